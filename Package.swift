@@ -1,0 +1,60 @@
+// swift-tools-version:6.0
+//
+// twofa: user accounts with passwords and TOTP two-factor authentication in a SQLite file.
+//
+// The layers, each one module, imports pointing down only:
+//
+//   twofa (executable)   argument parsing, the terminal, exit codes
+//     └─ TwofaAccounts   use cases: register, login, enrol, verify, disable
+//          └─ TwofaStorage   SQLite schema, migrations, typed records behind AccountStore
+//               └─ TwofaDomain   base32, HOTP/TOTP, otpauth URI, crypt(3), QR codes, errors
+//
+// C libraries come in through .systemLibrary targets (libsqlite3, libxcrypt, libqrencode).
+import PackageDescription
+
+let package = Package(
+    name: "twofa",
+    products: [
+        .executable(name: "twofa", targets: ["twofa"]),
+        .library(name: "TwofaAccounts", targets: ["TwofaAccounts"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+    ],
+    targets: [
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
+        .systemLibrary(name: "CCrypt", path: "Sources/CCrypt"),
+        .systemLibrary(name: "CQRencode", path: "Sources/CQRencode"),
+
+        .target(
+            name: "TwofaDomain",
+            dependencies: [
+                "CCrypt", "CQRencode",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .target(
+            name: "TwofaStorage",
+            dependencies: ["TwofaDomain", "CSQLite"]
+        ),
+        .target(
+            name: "TwofaAccounts",
+            dependencies: [
+                "TwofaDomain", "TwofaStorage",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .executableTarget(
+            name: "twofa",
+            dependencies: [
+                "TwofaAccounts",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        .testTarget(name: "TwofaDomainTests", dependencies: ["TwofaDomain"]),
+        .testTarget(name: "TwofaAccountsTests", dependencies: ["TwofaAccounts", "TwofaStorage", "TwofaDomain"]),
+        .testTarget(name: "TwofaCLITests", dependencies: ["twofa", "TwofaDomain"]),
+    ]
+)

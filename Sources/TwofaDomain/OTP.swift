@@ -1,0 +1,154 @@
+import Crypto
+
+/// The HMAC behind a one-time password (RFC 6238 §1.2 allows SHA-1, SHA-256 and SHA-512).
+public enum OTPAlgorithm: String, CaseIterable, Sendable {
+    case sha1, sha256, sha512
+
+    /// The name in an otpauth URI's `algorithm` parameter.
+    public var uriName: String {
+        switch self {
+        case .sha1: "SHA1"
+        case .sha256: "SHA256"
+        case .sha512: "SHA512"
+        }
+    }
+
+    /// A new secret is as long as the HMAC's output (RFC 4226 §4 R6, RFC 6238 appendix A).
+    public var secretLength: Int {
+        switch self {
+        case .sha1: 20
+        case .sha256: 32
+        case .sha512: 64
+        }
+    }
+
+    public init?(name: String) {
+        switch name.lowercased() {
+        case "sha1", "sha-1": self = .sha1
+        case "sha256", "sha-256": self = .sha256
+        case "sha512", "sha-512": self = .sha512
+        default: return nil
+        }
+    }
+
+    func mac(key: [UInt8], message: [UInt8]) -> [UInt8] {
+        let key = SymmetricKey(data: key)
+        switch self {
+        case .sha1: return Array(HMAC<Insecure.SHA1>.authenticationCode(for: message, using: key))
+        case .sha256: return Array(HMAC<SHA256>.authenticationCode(for: message, using: key))
+        case .sha512: return Array(HMAC<SHA512>.authenticationCode(for: message, using: key))
+        }
+    }
+}
+
+/// What, besides the secret, determines a TOTP code.
+public struct TOTPParameters: Equatable, Sendable {
+    public var algorithm: OTPAlgorithm
+    public var digits: Int
+    public var period: Int64
+
+    public static let `default` = TOTPParameters(algorithm: .sha1, digits: 6, period: 30)
+
+    public init(algorithm: OTPAlgorithm = .sha1, digits: Int = 6, period: Int64 = 30) {
+        self.algorithm = algorithm
+        self.digits = digits
+        self.period = period
+    }
+
+    /// The ranges a new enrolment must keep to (the spec's "Ranges").
+    public func validateForEnrolment() throws(TwofaError) {
+        guard digits == 6 || digits == 8 else { throw .invalidOption("--digits must be 6 or 8") }
+        guard (15...120).contains(period) else {
+            throw .invalidOption("--period must be 15 to 120 seconds")
+        }
+    }
+}
+
+/// HOTP (RFC 4226) and TOTP (RFC 6238) over 64-bit counters and times.
+public struct OTPGenerator: Sendable {
+    public let secret: [UInt8]
+    public let parameters: TOTPParameters
+
+    /// The latest time `--at` accepts: 9999-12-31T23:59:59Z.
+    public static let latestTime: Int64 = 253_402_300_799
+
+    public init(secret: [UInt8], parameters: TOTPParameters) throws(TwofaError) {
+        guard !secret.isEmpty else { throw .invalidSecret("the secret is empty") }
+        guard parameters.digits >= 6 && parameters.digits <= 10 else {
+            throw .invalidOption("digits must be 6 to 10")
+        }
+        guard parameters.period > 0 else { throw .invalidOption("the period must be positive") }
+        self.secret = secret
+        self.parameters = parameters
+    }
+
+    /// RFC 4226 §5.3: HMAC, dynamic truncation, modulo 10^digits, zero-padded.
+    public func hotp(counter: UInt64) -> String {
+        var message = [UInt8](repeating: 0, count: 8)
+        for index in 0..<8 { message[index] = UInt8(truncatingIfNeeded: counter >> UInt64(56 - 8 * index)) }
+        var mac = parameters.algorithm.mac(key: secret, message: message)
+        defer { wipe(&mac) }
+        let offset = Int(mac[mac.count - 1] & 0x0f)
+        let binary = (UInt32(mac[offset] & 0x7f) << 24) | (UInt32(mac[offset + 1]) << 16)
+            | (UInt32(mac[offset + 2]) << 8) | UInt32(mac[offset + 3])
+        var modulus: UInt64 = 1
+        for _ in 0..<parameters.digits { modulus *= 10 }
+        let value = UInt64(binary) % modulus
+        let digits = String(value)
+        return String(repeating: "0", count: parameters.digits - digits.count) + digits
+    }
+
+    /// The time step of a UNIX time (T0 = 0). Times before 1970 have no step.
+    public func step(at time: Int64) -> UInt64 {
+        UInt64(max(time, 0) / parameters.period)
+    }
+
+    public func code(at time: Int64) -> String {
+        hotp(counter: step(at: time))
+    }
+
+    /// Seconds until the code shown at `time` changes.
+    public func expiresIn(at time: Int64) -> Int64 {
+        parameters.period - (max(time, 0) % parameters.period)
+    }
+
+    /// The step whose code equals `code`, looking at the current step and `window` steps either
+    /// side (current first, then nearest). Every candidate is compared in full, in constant time,
+    /// so the time taken does not say which step (if any) matched.
+    public func matchingStep(for code: String, at time: Int64, window: UInt64 = 1) -> UInt64? {
+        let current = step(at: time)
+        let given = Array(code.utf8)
+        var found: UInt64?
+        var candidates: [UInt64] = [current]
+        if window > 0 {
+            for distance in 1...window {
+                if current >= distance { candidates.append(current - distance) }
+                candidates.append(current + distance)
+            }
+        }
+        for candidate in candidates {
+            let expected = Array(hotp(counter: candidate).utf8)
+            if constantTimeEquals(expected, given) && found == nil { found = candidate }
+        }
+        return found
+    }
+}
+
+/// A code as a person types it: digits, spaces allowed (`123 456`).
+public enum OTPCode {
+    /// The digits of a well-formed TOTP code, or `.malformedCode`.
+    public static func normalize(_ text: String) throws(TwofaError) -> String {
+        var digits = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "0"..."9": digits.unicodeScalars.append(scalar)
+            case " ", "\t": continue
+            default: throw .malformedCode("malformed code: a code is 6 or 8 digits (spaces allowed)")
+            }
+        }
+        guard digits.count == 6 || digits.count == 8 else {
+            throw .malformedCode("malformed code: a code is 6 or 8 digits (spaces allowed)")
+        }
+        return digits
+    }
+}

@@ -1,0 +1,95 @@
+import CCrypt
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// crypt(3) through libxcrypt's reentrant calls: new hashes are yescrypt (`$y$`), and any hash
+/// libxcrypt knows (`$y$`, `$gy$`, `$7$`, `$2b$`, `$6$`, `$5$`, `$1$`, …) verifies, so hashes
+/// from other systems import as they are.
+public struct PasswordHasher: Sendable {
+    /// The prefix of new hashes; `cost` 0 is libxcrypt's default for it.
+    public let prefix: String
+    public let cost: UInt
+
+    public static let `default` = PasswordHasher(prefix: "$y$", cost: 0)
+
+    public init(prefix: String, cost: UInt) {
+        self.prefix = prefix
+        self.cost = cost
+    }
+
+    /// A fresh setting (prefix, cost and salt) from `random`.
+    public func makeSetting(random: some RandomSource) throws(TwofaError) -> String {
+        let salt = try random.bytes(32)
+        return try Self.gensalt(prefix: prefix, cost: cost, randomBytes: salt)
+    }
+
+    public func hash(_ password: Password, random: some RandomSource) throws(TwofaError) -> String {
+        let setting = try makeSetting(random: random)
+        guard let hash = Self.crypt(password.bytes, setting: setting) else {
+            throw .internalError("crypt(3) refused its own setting \(prefix)")
+        }
+        return hash
+    }
+
+    /// True when `password` matches `storedHash`; false for a wrong password or a hash libxcrypt
+    /// cannot read. The comparison is constant-time.
+    public static func verify(_ password: Password, against storedHash: String) -> Bool {
+        guard let computed = crypt(password.bytes, setting: storedHash) else { return false }
+        return constantTimeEquals(Array(computed.utf8), Array(storedHash.utf8))
+    }
+
+    /// Whether `storedHash` should be replaced by one of this hasher's at the next login.
+    public func needsRehash(_ storedHash: String) -> Bool {
+        !storedHash.hasPrefix(prefix)
+    }
+
+    /// Whether libxcrypt can verify hashes of this form at all.
+    public static func isSupported(_ storedHash: String) -> Bool {
+        crypt([], setting: storedHash) != nil
+    }
+
+    /// A setting fixed at this hasher's cost, for unknown users: hashing against it costs what a
+    /// real verification does, so a failed login takes as long whether or not the user exists.
+    public func dummySetting() -> String {
+        let salt = [UInt8](repeating: 0x5a, count: 32)
+        return (try? Self.gensalt(prefix: prefix, cost: cost, randomBytes: salt)) ?? "$y$j9T$WlpaWlpaWlpaWlpaWlpaWl$"
+    }
+
+    static func gensalt(prefix: String, cost: UInt, randomBytes: [UInt8]) throws(TwofaError) -> String {
+        var output = [CChar](repeating: 0, count: Int(CRYPT_GENSALT_OUTPUT_SIZE))
+        let made = randomBytes.withUnsafeBufferPointer { random in
+            random.withMemoryRebound(to: CChar.self) { random in
+                crypt_gensalt_rn(prefix, cost, random.baseAddress, Int32(random.count), &output, Int32(output.count))
+            }
+        }
+        guard made != nil else {
+            throw .internalError("libxcrypt cannot make a setting for \(prefix) (errno \(errno))")
+        }
+        return String(decoding: output.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// crypt_rn with a heap-allocated crypt_data (32 KiB), wiped afterwards. Nil when libxcrypt
+    /// does not accept the setting (it answers with a hash starting with `*`).
+    static func crypt(_ phrase: [UInt8], setting: String) -> String? {
+        let data = UnsafeMutablePointer<crypt_data>.allocate(capacity: 1)
+        let size = MemoryLayout<crypt_data>.size
+        memset(data, 0, size)
+        defer {
+            explicit_bzero(data, size)
+            data.deallocate()
+        }
+        var phrase = phrase + [0]
+        defer { wipe(&phrase) }
+        let result = phrase.withUnsafeBufferPointer { phrasePointer in
+            phrasePointer.withMemoryRebound(to: CChar.self) { phrasePointer in
+                crypt_rn(phrasePointer.baseAddress, setting, data, Int32(size))
+            }
+        }
+        guard let result, result.pointee != CChar(UInt8(ascii: "*")) else { return nil }
+        return String(cString: result)
+    }
+}

@@ -1,0 +1,109 @@
+/// Every way a twofa operation can fail, as one enumerable set (the model is liboath's
+/// `oath_rc`): each case carries what a person needs to act on it, and one table below maps it
+/// to the exit code and the JSON error code that scripts branch on.
+///
+/// Messages never contain a password, a secret or a code: cases carry names, paths and reasons,
+/// never credentials.
+public enum TwofaError: Error, Equatable, Sendable {
+    // 1: authentication failed. One message for every cause, so the answer reveals nothing.
+    case authenticationFailed
+    // 2: the password was right, 2FA is on, and no code was given.
+    case secondFactorRequired(user: String)
+    // 3: locked out; retry after this many seconds.
+    case lockedOut(user: String, retryAfter: Int64)
+    // 4: the user an administrative command names does not exist.
+    case userNotFound(user: String)
+    // 5: conflicts.
+    case userExists(user: String)
+    case wrongState(user: String, reason: String)
+    // 64: usage.
+    case usage(String)
+    // 65: invalid input.
+    case invalidUsername(String)
+    case weakPassword(String)
+    case invalidPassword(String)
+    case malformedCode(String)
+    case invalidSecret(String)
+    case invalidURI(String)
+    case invalidOption(String)
+    case invalidInput(String)
+    // 70: a bug or an impossible state.
+    case internalError(String)
+    // 74: storage that cannot be read, written or trusted.
+    case storage(path: String, reason: String)
+    case keyFile(path: String, reason: String)
+
+    /// The one table: exit code and JSON error code of each case.
+    public var exitCode: Int32 {
+        switch self {
+        case .authenticationFailed: 1
+        case .secondFactorRequired: 2
+        case .lockedOut: 3
+        case .userNotFound: 4
+        case .userExists, .wrongState: 5
+        case .usage: 64
+        case .invalidUsername, .weakPassword, .invalidPassword, .malformedCode, .invalidSecret,
+            .invalidURI, .invalidOption, .invalidInput:
+            65
+        case .internalError: 70
+        case .storage, .keyFile: 74
+        }
+    }
+
+    public var code: String {
+        switch self {
+        case .authenticationFailed: "authentication_failed"
+        case .secondFactorRequired: "second_factor_required"
+        case .lockedOut: "locked_out"
+        case .userNotFound: "user_not_found"
+        case .userExists: "user_exists"
+        case .wrongState: "wrong_state"
+        case .usage: "usage"
+        case .invalidUsername: "invalid_username"
+        case .weakPassword: "weak_password"
+        case .invalidPassword: "invalid_password"
+        case .malformedCode: "malformed_code"
+        case .invalidSecret: "invalid_secret"
+        case .invalidURI: "invalid_uri"
+        case .invalidOption: "invalid_option"
+        case .invalidInput: "invalid_input"
+        case .internalError: "internal_error"
+        case .storage: "storage_error"
+        case .keyFile: "key_file_error"
+        }
+    }
+
+    /// One line, no trailing period, fit to follow "twofa: ".
+    public var message: String {
+        switch self {
+        case .authenticationFailed:
+            "authentication failed"
+        case .secondFactorRequired(let user):
+            "'\(user)' has two-factor authentication on: give a code with --code"
+        case .lockedOut(let user, let retryAfter):
+            "'\(user)' is locked after too many failures: retry in \(retryAfter) s, or run 'twofa unlock \(user)'"
+        case .userNotFound(let user):
+            "no user '\(user)'"
+        case .userExists(let user):
+            "user '\(user)' exists already"
+        case .wrongState(let user, let reason):
+            "'\(user)': \(reason)"
+        case .usage(let text), .invalidUsername(let text), .weakPassword(let text),
+            .invalidPassword(let text), .malformedCode(let text), .invalidSecret(let text),
+            .invalidURI(let text), .invalidOption(let text), .invalidInput(let text):
+            text
+        case .internalError(let text):
+            "internal error: \(text)"
+        case .storage(let path, let reason):
+            "database \(path): \(reason)"
+        case .keyFile(let path, let reason):
+            "key file \(path): \(reason)"
+        }
+    }
+
+    /// Seconds until a locked account may try again, for the JSON error object.
+    public var retryAfter: Int64? {
+        if case .lockedOut(_, let seconds) = self { return seconds }
+        return nil
+    }
+}
