@@ -41,6 +41,11 @@ public enum OTPAlgorithm: String, CaseIterable, Sendable {
     }
 }
 
+/// 2FA states: `off`, `pending` (enrolled, not yet confirmed), `on`.
+public enum TwoFactorState: String, Sendable {
+    case off, pending, on
+}
+
 /// What, besides the secret, determines a TOTP code.
 public struct TOTPParameters: Equatable, Sendable {
     public var algorithm: OTPAlgorithm

@@ -1,0 +1,373 @@
+import TwofaDomain
+import TwofaStorage
+
+/// The use cases: register, log in, enrol in TOTP, verify, disable, draw the enrolment again,
+/// and the current code. The command line calls this API; a server can call the same.
+///
+/// Each call opens what it needs and no more: `code --secret-stdin` touches no file, a read
+/// never creates the database, and the key file is read only where a secret is sealed or opened.
+public final class Accounts {
+    public let environment: AccountsEnvironment
+    private var openedStore: (any AccountStore)?
+
+    public init(environment: AccountsEnvironment) {
+        self.environment = environment
+    }
+
+    /// For tests and other stores: use `store` instead of opening the SQLite file.
+    public init(environment: AccountsEnvironment, store: any AccountStore) {
+        self.environment = environment
+        self.openedStore = store
+    }
+
+    private var now: Int64 { environment.clock.now() }
+
+    // MARK: - Opening
+
+    /// The store, creating the database when `create` is set; nil when it does not exist.
+    private func store(create: Bool) throws(TwofaError) -> (any AccountStore)? {
+        if let openedStore { return openedStore }
+        let store = try SQLiteAccountStore.open(path: environment.databasePath, create: create)
+        openedStore = store
+        return store
+    }
+
+    /// The named user for an administrative command: exit 4 when there is none.
+    private func existingUser(_ name: String) throws(TwofaError) -> (any AccountStore, UserRecord) {
+        guard let store = try store(create: false), let user = try store.user(named: name) else {
+            throw .userNotFound(user: name)
+        }
+        return (store, user)
+    }
+
+    private func secretBox(for store: (any AccountStore)?) throws(TwofaError) -> SecretBox {
+        try SecretBox.load(path: environment.keyFilePath, creatingFor: store, random: environment.random)
+    }
+
+    // MARK: - Register
+
+    public struct Registration: Sendable {
+        public var user: String
+        public var enrolment: Enrolment?
+    }
+
+    /// Creates `name` with `password`; with `enrolment`, goes on as `enableTwoFactor` does, in
+    /// the same transaction.
+    public func register(name rawName: String, password: Password, enrolment request: EnrolmentRequest?)
+        throws(TwofaError) -> Registration
+    {
+        let name = try Username.normalize(rawName)
+        try request?.validate()
+        try password.checkPolicy(username: name)
+        if let existing = try store(create: false), try existing.user(named: name) != nil {
+            throw .userExists(user: name)
+        }
+        let hash = try environment.hasher.hash(password, random: environment.random)
+        guard let store = try store(create: true) else { throw .internalError("the database was not created") }
+        var enrolment: Enrolment?
+        var sealed: [UInt8]?
+        if let request {
+            let box = try secretBox(for: store)
+            let made = try newEnrolment(user: name, request: request)
+            sealed = try box.seal(made.secret, user: name)
+            enrolment = made
+        }
+        let time = now
+        try store.writeTransaction { () throws(TwofaError) in
+            let id = try store.insertUser(name: name, passwordHash: hash, createdAt: time)
+            try store.appendAudit(AuditEvent(at: time, event: "register", user: name, ok: true))
+            if let enrolment, let sealed {
+                try store.setTOTP(userID: id, record(for: enrolment, sealed: sealed, at: time))
+                try store.appendAudit(AuditEvent(
+                    at: time, event: "enrol", user: name, ok: true, detail: describe(enrolment.parameters)))
+            }
+        }
+        return Registration(user: name, enrolment: enrolment)
+    }
+
+    // MARK: - Login
+
+    /// Checks the password and, if 2FA is on, a code. An unknown user costs a password hash
+    /// as a known one does and fails the same way.
+    public func login(name rawName: String, credentials: Credentials) throws(TwofaError) -> LoginResult {
+        let name = try Username.normalize(rawName)
+        var password = try credentials.password()
+        guard let store = try store(create: false), let user = try store.user(named: name) else {
+            _ = PasswordHasher.verify(password, against: environment.hasher.dummySetting())
+            throw .authenticationFailed
+        }
+        try checkNotLocked(user)
+        guard PasswordHasher.verify(password, against: user.passwordHash) else {
+            try recordFailure(user, store: store, event: "login", detail: "wrong password")
+            throw .authenticationFailed
+        }
+        var secondFactor: SecondFactor?
+        if let totp = user.totp, totp.status == .on {
+            guard let given = try credentials.code() else {
+                try audit(store, "login", user.name, ok: false, detail: "second factor required")
+                throw .secondFactorRequired(user: user.name)
+            }
+            let code = try OTPCode.normalize(given)
+            secondFactor = try acceptSecondFactor(code, user: user, totp: totp, store: store, event: "login") {
+                () throws(TwofaError) in
+                try store.recordLogin(userID: user.id, at: self.now)
+            }
+        } else {
+            let time = now
+            try store.writeTransaction { () throws(TwofaError) in
+                try store.recordLogin(userID: user.id, at: time)
+                try store.appendAudit(AuditEvent(at: time, event: "login", user: user.name, ok: true))
+            }
+        }
+        try rehashIfNeeded(&password, user: user, store: store)
+        return LoginResult(user: user.name, secondFactor: secondFactor)
+    }
+
+    /// A hash in another format (imported from another system) becomes one of ours once the
+    /// password is known to be right.
+    private func rehashIfNeeded(_ password: inout Password, user: UserRecord, store: any AccountStore)
+        throws(TwofaError)
+    {
+        guard environment.hasher.needsRehash(user.passwordHash) else { return }
+        let hash = try environment.hasher.hash(password, random: environment.random)
+        try store.writeTransaction { () throws(TwofaError) in
+            try store.updatePasswordHash(userID: user.id, hash: hash)
+            try store.appendAudit(AuditEvent(at: now, event: "rehash", user: user.name, ok: true))
+        }
+    }
+
+    // MARK: - Enrolment
+
+    /// Password first; then a new secret, pending until a code confirms it. A pending
+    /// enrolment is replaced (the person may have lost the first QR code); 2FA already on is a
+    /// conflict.
+    public func enableTwoFactor(name rawName: String, request: EnrolmentRequest, credentials: Credentials)
+        throws(TwofaError) -> Enrolment
+    {
+        let name = try Username.normalize(rawName)
+        try request.validate()
+        let (store, user) = try existingUser(name)
+        if user.twoFactor == .on {
+            throw .wrongState(user: name, reason: "two-factor authentication is on already; disable it first")
+        }
+        try checkNotLocked(user)
+        try checkPassword(credentials, user: user, store: store, event: "enrol")
+        let box = try secretBox(for: store)
+        let enrolment = try newEnrolment(user: name, request: request)
+        let sealed = try box.seal(enrolment.secret, user: name)
+        let time = now
+        try store.writeTransaction { () throws(TwofaError) in
+            guard let current = try store.user(named: name), current.twoFactor != .on else {
+                throw .wrongState(user: name, reason: "two-factor authentication is on already; disable it first")
+            }
+            try store.setTOTP(userID: current.id, record(for: enrolment, sealed: sealed, at: time))
+            try store.setFailures(userID: current.id, count: 0, lockedUntil: nil)
+            try store.appendAudit(AuditEvent(
+                at: time, event: "enrol", user: name, ok: true, detail: describe(enrolment.parameters)))
+        }
+        return enrolment
+    }
+
+    /// The enrolment to draw again: a pending one freely, an active one only after the
+    /// password and a current code (which is then used up).
+    public func enrolment(name rawName: String, credentials: Credentials) throws(TwofaError) -> Enrolment {
+        let name = try Username.normalize(rawName)
+        let (store, user) = try existingUser(name)
+        guard let totp = user.totp else {
+            throw .wrongState(user: name, reason: "two-factor authentication is off; run 'twofa enable-2fa \(name)'")
+        }
+        if totp.status == .on {
+            try checkNotLocked(user)
+            try checkPassword(credentials, user: user, store: store, event: "qr")
+            guard let given = try credentials.code() else { throw .secondFactorRequired(user: name) }
+            let code = try OTPCode.normalize(given)
+            _ = try acceptSecondFactor(code, user: user, totp: totp, store: store, event: "qr") {}
+        }
+        let secret = try secretBox(for: store).open(totp.sealedSecret, user: name)
+        return Enrolment(user: name, status: totp.status, secret: secret, issuer: totp.issuer, parameters: totp.parameters)
+    }
+
+    // MARK: - Verify
+
+    /// Checks a code. A right code for a pending enrolment turns 2FA on.
+    public func verify(name rawName: String, code given: String) throws(TwofaError) -> VerifyResult {
+        let code = try OTPCode.normalize(given)
+        let name = try Username.normalize(rawName)
+        guard let store = try store(create: false), let user = try store.user(named: name) else {
+            throw .authenticationFailed
+        }
+        try checkNotLocked(user)
+        guard let totp = user.totp else {
+            // Same answer as a wrong code: verify reveals nothing about 2FA being off.
+            try recordFailure(user, store: store, event: "verify", detail: "two-factor authentication is off")
+            throw .authenticationFailed
+        }
+        let activating = totp.status == .pending
+        _ = try acceptSecondFactor(code, user: user, totp: totp, store: store, event: activating ? "activate" : "verify") {
+            () throws(TwofaError) in
+            if activating { try store.setTOTPStatus(userID: user.id, .on) }
+        }
+        return VerifyResult(user: name, activated: activating, backupCodes: nil)
+    }
+
+    // MARK: - Disable
+
+    /// Password and a code turn 2FA off and erase the secret; a pending enrolment needs only
+    /// the password.
+    public func disableTwoFactor(name rawName: String, credentials: Credentials) throws(TwofaError) {
+        let name = try Username.normalize(rawName)
+        let (store, user) = try existingUser(name)
+        guard let totp = user.totp else {
+            throw .wrongState(user: name, reason: "two-factor authentication is off already")
+        }
+        try checkNotLocked(user)
+        try checkPassword(credentials, user: user, store: store, event: "disable")
+        if totp.status == .on {
+            guard let given = try credentials.code() else { throw .secondFactorRequired(user: name) }
+            let code = try OTPCode.normalize(given)
+            _ = try acceptSecondFactor(code, user: user, totp: totp, store: store, event: "disable") {
+                () throws(TwofaError) in
+                try store.setTOTP(userID: user.id, nil)
+            }
+        } else {
+            try store.writeTransaction { () throws(TwofaError) in
+                try store.setTOTP(userID: user.id, nil)
+                try store.setFailures(userID: user.id, count: 0, lockedUntil: nil)
+                try store.appendAudit(AuditEvent(at: now, event: "disable", user: name, ok: true, detail: "pending enrolment cancelled"))
+            }
+        }
+    }
+
+    /// The operator's override for a lost device: no password or code; audited.
+    public func forceDisableTwoFactor(name rawName: String) throws(TwofaError) {
+        let name = try Username.normalize(rawName)
+        let (store, user) = try existingUser(name)
+        guard user.totp != nil else {
+            throw .wrongState(user: name, reason: "two-factor authentication is off already")
+        }
+        try store.writeTransaction { () throws(TwofaError) in
+            try store.setTOTP(userID: user.id, nil)
+            try store.appendAudit(AuditEvent(at: now, event: "disable", user: name, ok: true, detail: "forced by the operator"))
+        }
+    }
+
+    // MARK: - Codes
+
+    /// The current code of `name`'s secret (pending or on), as an authenticator would show it.
+    public func currentCode(name rawName: String, at time: Int64?) throws(TwofaError) -> GeneratedCode {
+        let name = try Username.normalize(rawName)
+        let (store, user) = try existingUser(name)
+        guard let totp = user.totp else {
+            throw .wrongState(user: name, reason: "two-factor authentication is off")
+        }
+        var secret = try secretBox(for: store).open(totp.sealedSecret, user: name)
+        defer { wipe(&secret) }
+        return try Self.code(secret: secret, parameters: totp.parameters, at: time ?? now)
+    }
+
+    /// The code of any secret at `time` (what `oathtool --totp` prints).
+    public static func code(secret: [UInt8], parameters: TOTPParameters, at time: Int64) throws(TwofaError)
+        -> GeneratedCode
+    {
+        guard (0...OTPGenerator.latestTime).contains(time) else {
+            throw .invalidOption("--at must be 0 to \(OTPGenerator.latestTime) (UNIX seconds)")
+        }
+        let generator = try OTPGenerator(secret: secret, parameters: parameters)
+        return GeneratedCode(code: generator.code(at: time), expiresIn: generator.expiresIn(at: time))
+    }
+
+    // MARK: - Shared steps
+
+    private func newEnrolment(user: String, request: EnrolmentRequest) throws(TwofaError) -> Enrolment {
+        let secret = try environment.random.bytes(request.parameters.algorithm.secretLength)
+        return Enrolment(user: user, status: .pending, secret: secret, issuer: request.issuer, parameters: request.parameters)
+    }
+
+    private func record(for enrolment: Enrolment, sealed: [UInt8], at time: Int64) -> TOTPRecord {
+        TOTPRecord(
+            status: .pending, sealedSecret: sealed, parameters: enrolment.parameters, issuer: enrolment.issuer,
+            lastStep: nil, createdAt: time)
+    }
+
+    private func describe(_ parameters: TOTPParameters) -> String {
+        "\(parameters.algorithm.rawValue), \(parameters.digits) digits, \(parameters.period) s"
+    }
+
+    private func audit(_ store: any AccountStore, _ event: String, _ user: String, ok: Bool, detail: String? = nil)
+        throws(TwofaError)
+    {
+        try store.writeTransaction { () throws(TwofaError) in
+            try store.appendAudit(AuditEvent(at: now, event: event, user: user, ok: ok, detail: detail))
+        }
+    }
+
+    /// While locked, every attempt fails without the credentials being checked, and does not
+    /// count as a failure (nobody can keep an account locked by hammering it).
+    private func checkNotLocked(_ user: UserRecord) throws(TwofaError) {
+        let time = now
+        if let until = user.lockedUntil, until > time {
+            throw .lockedOut(user: user.name, retryAfter: until - time)
+        }
+    }
+
+    private func checkPassword(_ credentials: Credentials, user: UserRecord, store: any AccountStore, event: String)
+        throws(TwofaError)
+    {
+        let password = try credentials.password()
+        guard PasswordHasher.verify(password, against: user.passwordHash) else {
+            try recordFailure(user, store: store, event: event, detail: "wrong password")
+            throw .authenticationFailed
+        }
+    }
+
+    /// Counts a failure in one transaction (parallel failures all count), locking the account
+    /// at the threshold.
+    private func recordFailure(_ user: UserRecord, store: any AccountStore, event: String, detail: String)
+        throws(TwofaError)
+    {
+        let time = now
+        try store.writeTransaction { () throws(TwofaError) in
+            guard let current = try store.user(named: user.name) else { return }
+            if let until = current.lockedUntil, until > time { return }
+            let failures = current.failedAttempts + 1
+            let lockedUntil = LockoutPolicy.lockedUntil(failures: failures, at: time)
+            try store.setFailures(userID: current.id, count: failures, lockedUntil: lockedUntil)
+            try store.appendAudit(AuditEvent(at: time, event: event, user: user.name, ok: false, detail: detail))
+            if let lockedUntil {
+                try store.appendAudit(AuditEvent(
+                    at: time, event: "lockout", user: user.name, ok: true,
+                    detail: "\(failures) consecutive failures; locked for \(lockedUntil - time) s"))
+            }
+        }
+    }
+
+    /// Accepts a TOTP code once: the step it matches must be later than the last accepted one,
+    /// checked and recorded by one conditional UPDATE inside the transaction that also runs
+    /// `then` (the use case's own writes). A wrong or replayed code counts as a failure.
+    private func acceptSecondFactor(
+        _ code: String, user: UserRecord, totp: TOTPRecord, store: any AccountStore, event: String,
+        then: () throws(TwofaError) -> Void
+    ) throws(TwofaError) -> SecondFactor {
+        var secret = try secretBox(for: store).open(totp.sealedSecret, user: user.name)
+        defer { wipe(&secret) }
+        let time = now
+        let generator = try OTPGenerator(secret: secret, parameters: totp.parameters)
+        let accepted: Bool
+        if let step = generator.matchingStep(for: code, at: time), step <= UInt64(Int64.max) {
+            accepted = try store.writeTransaction { () throws(TwofaError) in
+                guard try store.acceptTOTPStep(userID: user.id, step: Int64(step)) else { return false }
+                try then()
+                try store.setFailures(userID: user.id, count: 0, lockedUntil: nil)
+                try store.appendAudit(AuditEvent(at: time, event: event, user: user.name, ok: true, detail: "totp"))
+                return true
+            }
+        } else {
+            accepted = false
+        }
+        guard accepted else {
+            try recordFailure(user, store: store, event: event, detail: "wrong or reused code")
+            throw .authenticationFailed
+        }
+        return .totp
+    }
+}

@@ -1,0 +1,126 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import TwofaDomain
+
+/// The time, in UNIX seconds. Injected so tests can stand at any moment.
+public protocol Clock: Sendable {
+    func now() -> Int64
+}
+
+public struct SystemClock: Clock {
+    public init() {}
+    public func now() -> Int64 { Int64(time(nil)) }
+}
+
+/// Everything the use cases take from outside: where the files are, the time, randomness and
+/// the password hashing.
+public struct AccountsEnvironment: Sendable {
+    public var databasePath: String
+    /// Default: the database path plus `.key`.
+    public var keyFilePath: String
+    public var clock: any Clock
+    public var random: any RandomSource
+    public var hasher: PasswordHasher
+
+    public init(
+        databasePath: String, keyFilePath: String? = nil, clock: any Clock = SystemClock(),
+        random: any RandomSource = SystemRandom(), hasher: PasswordHasher = .default
+    ) {
+        self.databasePath = databasePath
+        self.keyFilePath = keyFilePath ?? databasePath + ".key"
+        self.clock = clock
+        self.random = random
+        self.hasher = hasher
+    }
+}
+
+/// The lockout policy (RFC 4226 §7.3, NIST SP 800-63B §5.2.2): after 5 consecutive failures,
+/// 1 minute, doubling with each further failure, at most 1 hour.
+public enum LockoutPolicy {
+    public static let threshold = 5
+    public static let firstLock: Int64 = 60
+    public static let longestLock: Int64 = 3600
+
+    /// When an account with `failures` consecutive failures, the last at `time`, may try again.
+    public static func lockedUntil(failures: Int, at time: Int64) -> Int64? {
+        guard failures >= threshold else { return nil }
+        let doublings = min(failures - threshold, 16)
+        return time + min(firstLock << Int64(doublings), longestLock)
+    }
+}
+
+/// What an enrolment asks for; the secret is made by twofa.
+public struct EnrolmentRequest: Sendable {
+    public var issuer: String
+    public var parameters: TOTPParameters
+
+    public init(issuer: String, parameters: TOTPParameters = .default) {
+        self.issuer = issuer
+        self.parameters = parameters
+    }
+
+    func validate() throws(TwofaError) {
+        try parameters.validateForEnrolment()
+        guard !issuer.isEmpty, issuer.utf8.count <= 64 else {
+            throw .invalidOption("the issuer must be 1 to 64 bytes")
+        }
+        guard !issuer.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) else {
+            throw .invalidOption("the issuer must not contain control characters")
+        }
+    }
+}
+
+/// An enrolment as shown to the person scanning it. Holds the secret: print it only where the
+/// spec says (enable-2fa, qr).
+public struct Enrolment: Sendable {
+    public var user: String
+    public var status: TwoFactorState
+    public var secret: [UInt8]
+    public var issuer: String?
+    public var parameters: TOTPParameters
+
+    public var uri: OTPAuthURI {
+        OTPAuthURI(issuer: issuer, account: user, secret: secret, parameters: parameters)
+    }
+}
+
+public enum SecondFactor: String, Sendable {
+    case totp
+    case backupCode = "backup_code"
+}
+
+public struct LoginResult: Sendable {
+    public var user: String
+    public var secondFactor: SecondFactor?
+}
+
+public struct VerifyResult: Sendable {
+    public var user: String
+    public var activated: Bool
+    /// Shown once, on activation.
+    public var backupCodes: [String]?
+}
+
+public struct GeneratedCode: Sendable {
+    public var code: String
+    public var expiresIn: Int64
+}
+
+/// How the use cases ask for credentials: called only when needed (a pending enrolment's QR
+/// needs no password; a user without 2FA needs no code), so the terminal prompts only then.
+public struct Credentials {
+    public var password: () throws(TwofaError) -> Password
+    /// Nil when no code can be had (non-interactive and no --code).
+    public var code: () throws(TwofaError) -> String?
+
+    public init(
+        password: @escaping () throws(TwofaError) -> Password,
+        code: @escaping () throws(TwofaError) -> String? = { nil }
+    ) {
+        self.password = password
+        self.code = code
+    }
+}

@@ -1,0 +1,85 @@
+import TwofaDomain
+
+/// A user's TOTP enrolment as stored: the secret only sealed (AES-GCM), never in clear.
+public struct TOTPRecord: Equatable, Sendable {
+    public var status: TwoFactorState
+    public var sealedSecret: [UInt8]
+    public var parameters: TOTPParameters
+    public var issuer: String?
+    /// The last time step accepted, so no code is accepted twice (RFC 6238 §5.2).
+    public var lastStep: Int64?
+    public var createdAt: Int64
+
+    public init(
+        status: TwoFactorState, sealedSecret: [UInt8], parameters: TOTPParameters, issuer: String?,
+        lastStep: Int64? = nil, createdAt: Int64
+    ) {
+        self.status = status
+        self.sealedSecret = sealedSecret
+        self.parameters = parameters
+        self.issuer = issuer
+        self.lastStep = lastStep
+        self.createdAt = createdAt
+    }
+}
+
+public struct UserRecord: Equatable, Sendable {
+    public var id: Int64
+    /// Lower case.
+    public var name: String
+    /// crypt(3) hash in any format libxcrypt verifies.
+    public var passwordHash: String
+    /// UNIX seconds.
+    public var createdAt: Int64
+    public var lastLoginAt: Int64?
+    public var failedAttempts: Int
+    public var lockedUntil: Int64?
+    public var totp: TOTPRecord?
+
+    public var twoFactor: TwoFactorState { totp?.status ?? .off }
+}
+
+/// One line of the audit log: never a password, a secret or a code.
+public struct AuditEvent: Equatable, Sendable {
+    public var at: Int64
+    public var event: String
+    public var user: String?
+    public var ok: Bool
+    public var detail: String?
+
+    public init(at: Int64, event: String, user: String?, ok: Bool, detail: String? = nil) {
+        self.at = at
+        self.event = event
+        self.user = user
+        self.ok = ok
+        self.detail = detail
+    }
+}
+
+/// What the use cases need from a database. SQLite implements it; another store (PostgreSQL)
+/// can stand beside it.
+///
+/// Reads outside `writeTransaction` see a consistent snapshot but may be stale by the time the
+/// caller acts; anything decided from a read and then written goes inside one transaction.
+public protocol AccountStore: AnyObject {
+    /// Runs `body` as one write transaction, taken before the first read (no other writer can
+    /// come in between), committed if `body` returns and rolled back if it throws.
+    func writeTransaction<T>(_ body: () throws(TwofaError) -> T) throws(TwofaError) -> T
+
+    func user(named name: String) throws(TwofaError) -> UserRecord?
+    /// Throws `.userExists` when the name is taken.
+    func insertUser(name: String, passwordHash: String, createdAt: Int64) throws(TwofaError) -> Int64
+    func updatePasswordHash(userID: Int64, hash: String) throws(TwofaError)
+    /// Replaces (or with nil, erases) the TOTP enrolment.
+    func setTOTP(userID: Int64, _ totp: TOTPRecord?) throws(TwofaError)
+    func setTOTPStatus(userID: Int64, _ status: TwoFactorState) throws(TwofaError)
+    /// Records `step` as used if it is later than the last accepted step; false if it is not
+    /// (a replay, or another process won with the same code). One conditional UPDATE.
+    func acceptTOTPStep(userID: Int64, step: Int64) throws(TwofaError) -> Bool
+    /// Sets the last login, clears the failure count and any lockout.
+    func recordLogin(userID: Int64, at time: Int64) throws(TwofaError)
+    func setFailures(userID: Int64, count: Int, lockedUntil: Int64?) throws(TwofaError)
+    /// Whether any sealed secret is stored (then the key file must exist).
+    func hasSealedSecrets() throws(TwofaError) -> Bool
+    func appendAudit(_ event: AuditEvent) throws(TwofaError)
+}

@@ -1,0 +1,167 @@
+import CSQLite
+import TwofaDomain
+
+/// The SQLite store: one file (plus its -wal and -shm), WAL mode, a 30 s busy timeout, every
+/// write in a BEGIN IMMEDIATE transaction, so concurrent processes queue instead of failing.
+public final class SQLiteAccountStore: AccountStore {
+    let connection: SQLiteConnection
+    public var path: String { connection.path }
+
+    /// Opens the database at `path`. With `create` false, a missing file is not created and the
+    /// answer is nil; with `create` true the file is made 0600 (its folder 0700) and migrated.
+    /// A symlink, or a file readable by others or owned by another user, is refused.
+    public static func open(path: String, create: Bool) throws(TwofaError) -> SQLiteAccountStore? {
+        let makeError = { (reason: String) in TwofaError.storage(path: path, reason: reason) }
+        if !SecureFiles.exists(path) {
+            guard create else { return nil }
+            // Made here, empty and private, so SQLite never creates it with the umask's mode.
+            // Another process may make it first: then it is checked like any existing file.
+            do { try SecureFiles.createExclusive(path, content: [], makeError) } catch {
+                if !SecureFiles.exists(path) { throw error }
+            }
+        }
+        try SecureFiles.checkExisting(path, makeError)
+        let store = SQLiteAccountStore(connection: try SQLiteConnection(path: path, create: false))
+        try store.prepareSchema()
+        return store
+    }
+
+    init(connection: SQLiteConnection) {
+        self.connection = connection
+    }
+
+    private func prepareSchema() throws(TwofaError) {
+        try connection.execute("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL")
+        let version = try schemaVersion()
+        if version == Schema.currentVersion { return }
+        if version > Schema.currentVersion {
+            throw .storage(
+                path: path,
+                reason: "it has schema version \(version), newer than this twofa knows (\(Schema.currentVersion)); upgrade twofa")
+        }
+        // WAL is a property of the file: set once, outside a transaction.
+        try connection.execute("PRAGMA journal_mode = WAL")
+        try connection.writeTransaction { () throws(TwofaError) in
+            // Another process may have migrated while this one waited for the lock.
+            var current = try schemaVersion()
+            try verifyItIsTwofaDatabase(version: current)
+            while current < Schema.currentVersion {
+                try connection.execute(Schema.migrations[current])
+                current += 1
+            }
+            try connection.execute("PRAGMA user_version = \(current)")
+        }
+    }
+
+    private func schemaVersion() throws(TwofaError) -> Int {
+        let statement = try connection.prepare("PRAGMA user_version")
+        guard try statement.step() else { return 0 }
+        return Int(statement.int64(0))
+    }
+
+    /// A file at version 0 must be empty: never migrate someone else's database into ours.
+    private func verifyItIsTwofaDatabase(version: Int) throws(TwofaError) {
+        guard version == 0 else { return }
+        let statement = try connection.prepare("SELECT count(*) FROM sqlite_schema")
+        guard try statement.step(), statement.int64(0) == 0 else {
+            throw .storage(path: path, reason: "it is a SQLite database, but not twofa's")
+        }
+    }
+
+    public func writeTransaction<T>(_ body: () throws(TwofaError) -> T) throws(TwofaError) -> T {
+        try connection.writeTransaction(body)
+    }
+
+    public func user(named name: String) throws(TwofaError) -> UserRecord? {
+        let statement = try connection.prepare("""
+            SELECT u.id, u.name, u.password_hash, u.created_at, u.last_login_at, u.failed_attempts,
+                   u.locked_until, t.status, t.sealed_secret, t.algorithm, t.digits, t.period,
+                   t.issuer, t.last_step, t.created_at
+            FROM users u LEFT JOIN totp t ON t.user_id = u.id
+            WHERE u.name = ?
+            """)
+        try statement.bind(.text(name))
+        guard try statement.step() else { return nil }
+        var record = UserRecord(
+            id: statement.int64(0), name: statement.text(1), passwordHash: statement.text(2),
+            createdAt: statement.int64(3), lastLoginAt: statement.optionalInt64(4),
+            failedAttempts: Int(statement.int64(5)), lockedUntil: statement.optionalInt64(6), totp: nil)
+        if let status = statement.optionalText(7) {
+            guard let state = TwoFactorState(rawValue: status), state != .off,
+                let algorithm = OTPAlgorithm(rawValue: statement.text(9))
+            else { throw .storage(path: path, reason: "the TOTP row of '\(name)' is corrupt") }
+            record.totp = TOTPRecord(
+                status: state, sealedSecret: statement.blob(8),
+                parameters: TOTPParameters(
+                    algorithm: algorithm, digits: Int(statement.int64(10)), period: statement.int64(11)),
+                issuer: statement.optionalText(12), lastStep: statement.optionalInt64(13),
+                createdAt: statement.int64(14))
+        }
+        return record
+    }
+
+    public func insertUser(name: String, passwordHash: String, createdAt: Int64) throws(TwofaError) -> Int64 {
+        let statement = try connection.prepare(
+            "INSERT INTO users (name, password_hash, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+        try statement.bind(.text(name), .text(passwordHash), .integer(createdAt)).run()
+        guard connection.changes == 1 else { throw .userExists(user: name) }
+        return connection.lastInsertRowID
+    }
+
+    public func updatePasswordHash(userID: Int64, hash: String) throws(TwofaError) {
+        try connection.prepare("UPDATE users SET password_hash = ? WHERE id = ?")
+            .bind(.text(hash), .integer(userID)).run()
+    }
+
+    public func setTOTP(userID: Int64, _ totp: TOTPRecord?) throws(TwofaError) {
+        try connection.prepare("DELETE FROM totp WHERE user_id = ?").bind(.integer(userID)).run()
+        guard let totp else { return }
+        try connection.prepare("""
+            INSERT INTO totp (user_id, status, sealed_secret, algorithm, digits, period, issuer,
+                              last_step, created_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+            .bind(
+                .integer(userID), .text(totp.status.rawValue), .blob(totp.sealedSecret),
+                .text(totp.parameters.algorithm.rawValue), .int(totp.parameters.digits),
+                .integer(totp.parameters.period), totp.issuer.map { .text($0) },
+                totp.lastStep.map { .integer($0) }, .integer(totp.createdAt)
+            ).run()
+    }
+
+    public func setTOTPStatus(userID: Int64, _ status: TwoFactorState) throws(TwofaError) {
+        try connection.prepare("UPDATE totp SET status = ? WHERE user_id = ?")
+            .bind(.text(status.rawValue), .integer(userID)).run()
+    }
+
+    public func acceptTOTPStep(userID: Int64, step: Int64) throws(TwofaError) -> Bool {
+        try connection.prepare(
+            "UPDATE totp SET last_step = ? WHERE user_id = ? AND (last_step IS NULL OR last_step < ?)"
+        ).bind(.integer(step), .integer(userID), .integer(step)).run()
+        return connection.changes == 1
+    }
+
+    public func recordLogin(userID: Int64, at time: Int64) throws(TwofaError) {
+        try connection.prepare(
+            "UPDATE users SET last_login_at = ?, failed_attempts = 0, locked_until = NULL WHERE id = ?"
+        ).bind(.integer(time), .integer(userID)).run()
+    }
+
+    public func setFailures(userID: Int64, count: Int, lockedUntil: Int64?) throws(TwofaError) {
+        try connection.prepare("UPDATE users SET failed_attempts = ?, locked_until = ? WHERE id = ?")
+            .bind(.int(count), lockedUntil.map { .integer($0) }, .integer(userID)).run()
+    }
+
+    public func hasSealedSecrets() throws(TwofaError) -> Bool {
+        let statement = try connection.prepare("SELECT EXISTS (SELECT 1 FROM totp)")
+        return try statement.step() && statement.int64(0) == 1
+    }
+
+    public func appendAudit(_ event: AuditEvent) throws(TwofaError) {
+        try connection.prepare("INSERT INTO audit (at, event, user, ok, detail) VALUES (?, ?, ?, ?, ?)")
+            .bind(
+                .integer(event.at), .text(event.event), event.user.map { .text($0) },
+                .integer(event.ok ? 1 : 0), event.detail.map { .text($0) }
+            ).run()
+    }
+}

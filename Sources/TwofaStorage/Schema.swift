@@ -1,0 +1,46 @@
+/// The schema, by `PRAGMA user_version`: `migrations[n]` takes a database from version n to
+/// n + 1. Append new steps; never edit a released one.
+enum Schema {
+    static let migrations: [String] = [
+        // 0 → 1
+        """
+        CREATE TABLE users (
+            id              INTEGER PRIMARY KEY,
+            name            TEXT NOT NULL UNIQUE COLLATE NOCASE CHECK (name = lower(name)),
+            password_hash   TEXT NOT NULL CHECK (password_hash <> ''),
+            created_at      INTEGER NOT NULL,
+            last_login_at   INTEGER,
+            failed_attempts INTEGER NOT NULL DEFAULT 0,
+            locked_until    INTEGER
+        ) STRICT;
+        CREATE TABLE totp (
+            user_id       INTEGER PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+            status        TEXT NOT NULL CHECK (status IN ('pending', 'on')),
+            sealed_secret BLOB NOT NULL CHECK (length(sealed_secret) > 28),
+            algorithm     TEXT NOT NULL CHECK (algorithm IN ('sha1', 'sha256', 'sha512')),
+            digits        INTEGER NOT NULL CHECK (digits IN (6, 8)),
+            period        INTEGER NOT NULL CHECK (period > 0),
+            issuer        TEXT,
+            last_step     INTEGER,
+            created_at    INTEGER NOT NULL
+        ) STRICT;
+        CREATE TABLE backup_codes (
+            user_id   INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+            code_hash BLOB NOT NULL,
+            used_at   INTEGER,
+            PRIMARY KEY (user_id, code_hash)
+        ) STRICT, WITHOUT ROWID;
+        CREATE TABLE audit (
+            id     INTEGER PRIMARY KEY,
+            at     INTEGER NOT NULL,
+            event  TEXT NOT NULL,
+            user   TEXT,
+            ok     INTEGER NOT NULL CHECK (ok IN (0, 1)),
+            detail TEXT
+        ) STRICT;
+        CREATE INDEX audit_by_user ON audit (user, id);
+        """,
+    ]
+
+    static var currentVersion: Int { migrations.count }
+}

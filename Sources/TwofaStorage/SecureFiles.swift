@@ -1,0 +1,121 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import TwofaDomain
+
+/// Files that hold secrets: opened without following symlinks, checked through the descriptor
+/// (not the path, the class of CVE-2024-47191), created 0600 in folders created 0700.
+public enum SecureFiles {
+    /// What is wrong with an open file that should be private to this user, or nil.
+    static func problem(withDescriptor fd: Int32) -> String? {
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { return "cannot stat it (\(describe(errno)))" }
+        if info.st_mode & S_IFMT != S_IFREG { return "it is not a regular file" }
+        if info.st_uid != geteuid() { return "it is owned by another user (uid \(info.st_uid))" }
+        if info.st_mode & 0o077 != 0 {
+            let mode = String(info.st_mode & 0o777, radix: 8)
+            return "it is readable or writable by others (mode \(mode)); run chmod 600 on it"
+        }
+        return nil
+    }
+
+    /// Whether a path exists (without following a final symlink).
+    public static func exists(_ path: String) -> Bool {
+        var info = stat()
+        return lstat(path, &info) == 0
+    }
+
+    /// Checks an existing file through an O_NOFOLLOW descriptor. Throws `makeError(reason)`.
+    public static func checkExisting(
+        _ path: String, _ makeError: (String) -> TwofaError
+    ) throws(TwofaError) {
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else {
+            throw makeError(errno == ELOOP ? "it is a symbolic link; refusing to follow it" : describe(errno))
+        }
+        defer { close(fd) }
+        if let problem = problem(withDescriptor: fd) { throw makeError(problem) }
+    }
+
+    /// The whole content of a private file, or nil if it does not exist.
+    public static func read(
+        _ path: String, maximumBytes: Int, _ makeError: (String) -> TwofaError
+    ) throws(TwofaError) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else {
+            if errno == ENOENT { return nil }
+            throw makeError(errno == ELOOP ? "it is a symbolic link; refusing to follow it" : describe(errno))
+        }
+        defer { close(fd) }
+        if let problem = problem(withDescriptor: fd) { throw makeError(problem) }
+        var content = [UInt8](repeating: 0, count: maximumBytes + 1)
+        var total = 0
+        while total < content.count {
+            let got = content.withUnsafeMutableBytes { buffer in
+                Glibc.read(fd, buffer.baseAddress.map { $0 + total }, buffer.count - total)
+            }
+            if got < 0 {
+                if errno == EINTR { continue }
+                throw makeError("cannot read it (\(describe(errno)))")
+            }
+            if got == 0 { break }
+            total += got
+        }
+        guard total <= maximumBytes else { throw makeError("it is larger than \(maximumBytes) bytes") }
+        content.removeSubrange(total...)
+        return content
+    }
+
+    /// Creates `path` with `content`, mode 0600, failing if anything is already there (so a
+    /// planted symlink or file is never written through). The parent folder is created 0700.
+    public static func createExclusive(
+        _ path: String, content: [UInt8], _ makeError: (String) -> TwofaError
+    ) throws(TwofaError) {
+        try createParentDirectories(of: path, makeError)
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw makeError("cannot create it (\(describe(errno)))") }
+        var written = 0
+        while written < content.count {
+            let result = content.withUnsafeBytes { buffer in
+                write(fd, buffer.baseAddress.map { $0 + written }, buffer.count - written)
+            }
+            if result < 0 {
+                if errno == EINTR { continue }
+                let reason = describe(errno)
+                close(fd)
+                unlink(path)
+                throw makeError("cannot write it (\(reason))")
+            }
+            written += result
+        }
+        guard fsync(fd) == 0, close(fd) == 0 else {
+            unlink(path)
+            throw makeError("cannot write it (\(describe(errno)))")
+        }
+    }
+
+    /// `mkdir -p` of the folder holding `path`, each folder it makes 0700.
+    public static func createParentDirectories(
+        of path: String, _ makeError: (String) -> TwofaError
+    ) throws(TwofaError) {
+        guard let slash = path.lastIndex(of: "/") else { return }
+        let parent = String(path[..<slash])
+        guard !parent.isEmpty else { return }
+        var info = stat()
+        if stat(parent, &info) == 0 {
+            guard info.st_mode & S_IFMT == S_IFDIR else { throw makeError("\(parent) is not a folder") }
+            return
+        }
+        try createParentDirectories(of: parent, makeError)
+        if mkdir(parent, 0o700) != 0 && errno != EEXIST {
+            throw makeError("cannot create the folder \(parent) (\(describe(errno)))")
+        }
+    }
+
+    public static func describe(_ code: Int32) -> String {
+        guard let text = strerror(code) else { return "errno \(code)" }
+        return String(cString: text).lowercased()
+    }
+}
