@@ -1,0 +1,49 @@
+import ArgumentParser
+import TwofaAccounts
+import TwofaDomain
+
+struct Code: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print the current code of a secret or URI on stdin, or of a user's secret (as oathtool --totp does).")
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The user whose secret to use.") var user: String?
+    @Flag(help: "Read a base32 secret from standard input.") var secretStdin = false
+    @Flag(help: "Read an otpauth:// URI from standard input.") var uriStdin = false
+    @Option(help: ArgumentHelp("The time, in UNIX seconds (default: now).", valueName: "unix-time")) var at: Int64?
+    @Option(help: "With --secret-stdin: the HMAC, sha1, sha256 or sha512.") var algorithm: OTPAlgorithm = .sha1
+    @Option(help: "With --secret-stdin: 6 or 8 digits.") var digits: Int = 6
+    @Option(help: ArgumentHelp("With --secret-stdin: seconds per code.", valueName: "seconds")) var period: Int64 = 30
+
+    func validate() throws {
+        let sources = (user != nil ? 1 : 0) + (secretStdin ? 1 : 0) + (uriStdin ? 1 : 0)
+        guard sources == 1 else { throw ValidationError("give exactly one of USER, --secret-stdin, --uri-stdin") }
+    }
+
+    func run() throws {
+        let time = at
+        let result: GeneratedCode
+        if let user {
+            result = try global.accounts().currentCode(name: user, at: time)
+        } else {
+            var input = try Terminal.readAll(limit: 8192, what: secretStdin ? "the secret" : "the URI")
+            defer { wipe(&input) }
+            let text = String(decoding: input, as: UTF8.self).trimmingASCIIWhitespace()
+            var secret: [UInt8]
+            var parameters = TOTPParameters(algorithm: algorithm, digits: digits, period: period)
+            if secretStdin {
+                guard digits == 6 || digits == 8 else { throw TwofaError.invalidOption("--digits must be 6 or 8") }
+                guard period > 0 else { throw TwofaError.invalidOption("--period must be a positive number of seconds") }
+                secret = try Base32.decode(text)
+            } else {
+                let uri = try OTPAuthURI(parsing: text)
+                secret = uri.secret
+                parameters = uri.parameters
+            }
+            defer { wipe(&secret) }
+            result = try Accounts.code(secret: secret, parameters: parameters, at: time ?? SystemClock().now())
+        }
+        Output.result(
+            .object([("code", .string(result.code)), ("expires_in", .int(result.expiresIn))]), text: result.code)
+    }
+}

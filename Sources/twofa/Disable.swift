@@ -1,0 +1,30 @@
+import ArgumentParser
+import TwofaAccounts
+
+struct Disable: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Turn 2FA off and erase the secret: the password and a code, or --force.",
+        discussion: "A pending enrolment is cancelled with the password alone. --force is the operator's override for a lost device: no password or code, recorded in the audit log.")
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The username.") var user: String
+    @Option(help: ArgumentHelp("A current code (prompted for on a terminal).", valueName: "code")) var code: String?
+    @Flag(help: "Turn 2FA off without the password or a code.") var force = false
+
+    func validate() throws {
+        if force && code != nil { throw ValidationError("--force takes no --code") }
+    }
+
+    func run() throws {
+        let accounts = try global.accounts()
+        if force {
+            try accounts.forceDisableTwoFactor(name: user)
+        } else {
+            try accounts.disableTwoFactor(name: user, credentials: global.credentials(for: user, code: code))
+        }
+        let name = user.lowercased()
+        Output.result(
+            .object([("user", .string(name)), ("two_factor", .bool(false))]),
+            text: "Two-factor authentication is off for \(name)\(force ? " (forced)" : "").")
+    }
+}

@@ -1,0 +1,20 @@
+import ArgumentParser
+import TwofaAccounts
+
+struct EnableTwoFactor: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "enable-2fa",
+        abstract: "Enrol a user in TOTP: a new secret, pending until 'verify' confirms it with a code.")
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The username.") var user: String
+    @OptionGroup(title: "Enrolment") var enrolment: EnrolmentOptions
+
+    func run() throws {
+        let accounts = try global.accounts()
+        let enrolled = try accounts.enableTwoFactor(
+            name: user, request: enrolment.request(), credentials: global.credentials(for: user, code: nil))
+        let report = try enrolment.report(enrolled)
+        Output.result(.object([("user", .string(enrolled.user))] + report.json), text: report.text)
+    }
+}

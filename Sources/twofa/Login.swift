@@ -1,0 +1,21 @@
+import ArgumentParser
+import TwofaAccounts
+
+struct Login: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check a user's password and, if 2FA is on, a code (a TOTP code or a backup code).")
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The username.") var user: String
+    @Option(help: ArgumentHelp("The current code (prompted for on a terminal).", valueName: "code")) var code: String?
+
+    func run() throws {
+        let result = try global.accounts().login(name: user, credentials: global.credentials(for: user, code: code))
+        Output.result(
+            .object([
+                ("user", .string(result.user)), ("authenticated", .bool(true)),
+                ("second_factor", result.secondFactor.map { .string($0.rawValue) } ?? .null),
+            ]),
+            text: "Authenticated \(result.user)" + (result.secondFactor.map { " (second factor: \($0.rawValue))." } ?? "."))
+    }
+}

@@ -1,0 +1,26 @@
+import ArgumentParser
+import TwofaAccounts
+
+struct Register: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create a user with a password; with --enable-2fa, enrol in TOTP too.")
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The username: 1 to 64 of A-Z a-z 0-9 . _ @ + -, case-insensitive.") var user: String
+    @Flag(help: "Go on as enable-2fa does.") var enable2fa = false
+    @OptionGroup(title: "Enrolment (with --enable-2fa)") var enrolment: EnrolmentOptions
+
+    func run() throws {
+        let accounts = try global.accounts()
+        let password = try global.password(for: user, confirm: true)
+        let made = try accounts.register(name: user, password: password, enrolment: enable2fa ? enrolment.request() : nil)
+        var json: [(String, JSON)] = [("user", .string(made.user)), ("created", .bool(true))]
+        var text = "Registered \(made.user)."
+        if let enrolled = made.enrolment {
+            let report = try enrolment.report(enrolled)
+            json += report.json
+            text += "\n" + report.text
+        }
+        Output.result(.object(json), text: text)
+    }
+}

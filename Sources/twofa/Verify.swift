@@ -1,0 +1,31 @@
+import ArgumentParser
+import TwofaAccounts
+import TwofaDomain
+
+struct Verify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check a code; a right code for a pending enrolment turns 2FA on.")
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The username.") var user: String
+    @Option(help: ArgumentHelp("The code (prompted for on a terminal).", valueName: "code")) var code: String?
+
+    func run() throws {
+        guard let given = try global.code(code, for: user) else {
+            throw TwofaError.usage("give the code with --code (standard input is not a terminal)")
+        }
+        let result = try global.accounts().verify(name: user, code: given)
+        var json: [(String, JSON)] = [
+            ("user", .string(result.user)), ("valid", .bool(true)), ("activated", .bool(result.activated)),
+        ]
+        var text = result.activated
+            ? "The code is right: two-factor authentication is on for \(result.user)."
+            : "The code is right."
+        if let codes = result.backupCodes {
+            json.append(("backup_codes", .array(codes.map { .string($0) })))
+            text += "\nBackup codes, each good once; store them safely, they are not shown again:\n"
+                + codes.map { "  " + $0 }.joined(separator: "\n")
+        }
+        Output.result(.object(json), text: text)
+    }
+}
