@@ -55,6 +55,6 @@ let package = Package(
 
         .testTarget(name: "TwofaDomainTests", dependencies: ["TwofaDomain"]),
         .testTarget(name: "TwofaAccountsTests", dependencies: ["TwofaAccounts", "TwofaStorage", "TwofaDomain"]),
-        .testTarget(name: "TwofaCLITests", dependencies: ["twofa", "TwofaDomain"]),
+        .testTarget(name: "TwofaCLITests", dependencies: ["twofa", "TwofaDomain", "TwofaStorage"]),
     ]
 )

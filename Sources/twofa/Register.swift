@@ -7,7 +7,7 @@ struct Register: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
     @Argument(help: "The username: 1 to 64 of A-Z a-z 0-9 . _ @ + -, case-insensitive.") var user: String
-    @Flag(help: "Go on as enable-2fa does.") var enable2fa = false
+    @Flag(name: .customLong("enable-2fa"), help: "Go on as enable-2fa does.") var enable2fa = false
     @OptionGroup(title: "Enrolment (with --enable-2fa)") var enrolment: EnrolmentOptions
 
     func run() throws {
