@@ -4,9 +4,9 @@
 // (8343 entries). Generated; do not edit by hand.
 
 enum CommonPasswords {
-    /// Binary search over the sorted list, split only when a new password is checked.
+    /// Binary search over the sorted list, split once, when a new password is first checked.
     static func contains(_ lowercased: String) -> Bool {
-        let list = text.split(separator: "\n")
+        let list = sorted
         var low = 0
         var high = list.count
         while low < high {
@@ -15,6 +15,8 @@ enum CommonPasswords {
         }
         return low < list.count && list[low] == lowercased
     }
+
+    private static let sorted: [Substring] = text.split(separator: "\n")
 
     private static let text = #"""
 !qaz1qaz

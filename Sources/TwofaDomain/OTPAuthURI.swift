@@ -38,7 +38,7 @@ public struct OTPAuthURI: Equatable, Sendable {
         guard trimmed.utf8.count > scheme.utf8.count,
             trimmed.utf8.prefix(scheme.utf8.count).elementsEqual(scheme.utf8, by: { asciiLower($0) == $1 })
         else { throw .invalidURI("invalid otpauth URI: it must start with otpauth://totp/") }
-        let rest = String(trimmed.dropFirst(scheme.count))
+        let rest = String(decoding: trimmed.utf8.dropFirst(scheme.utf8.count), as: UTF8.self)
         guard let slash = rest.firstIndex(of: "/") else {
             throw .invalidURI("invalid otpauth URI: no type and label")
         }
@@ -59,7 +59,7 @@ public struct OTPAuthURI: Equatable, Sendable {
         }
         // The label: "issuer:account" or "account"; the colon may itself be encoded (%3A).
         var labelIssuer: String?
-        let labelAccount: String
+        var labelAccount: String
         if let colon = rawLabel.firstIndex(of: ":") {
             labelIssuer = try PercentEncoding.decode(rawLabel[..<colon])
             labelAccount = try PercentEncoding.decode(rawLabel[rawLabel.index(after: colon)...])
@@ -72,6 +72,8 @@ public struct OTPAuthURI: Equatable, Sendable {
                 labelAccount = decoded
             }
         }
+        // The Key Uri Format allows spaces between the issuer's colon and the account.
+        labelAccount = String(labelAccount.drop(while: { $0 == " " }))
         var secret: [UInt8]?
         var issuer = labelIssuer
         var parameters = TOTPParameters.default
@@ -92,12 +94,12 @@ public struct OTPAuthURI: Equatable, Sendable {
                 }
                 parameters.algorithm = algorithm
             case "digits":
-                guard let digits = Int(value), digits == 6 || digits == 8 else {
+                guard let digits: Int = wholeNumber(value), digits == 6 || digits == 8 else {
                     throw .invalidURI("invalid otpauth URI: digits must be 6 or 8")
                 }
                 parameters.digits = digits
             case "period":
-                guard let period = Int64(value), period > 0 else {
+                guard let period: Int64 = wholeNumber(value), period > 0 else {
                     throw .invalidURI("invalid otpauth URI: period must be a positive whole number of seconds")
                 }
                 parameters.period = period
@@ -162,6 +164,12 @@ public enum PercentEncoding {
         default: nil
         }
     }
+}
+
+/// Digits only: no sign, no spaces (Swift's Int("+5") would accept a plus).
+private func wholeNumber<T: FixedWidthInteger>(_ text: String) -> T? {
+    guard !text.isEmpty, text.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else { return nil }
+    return T(text)
 }
 
 private func asciiLower(_ byte: UInt8) -> UInt8 {

@@ -47,9 +47,18 @@ public struct PasswordHasher: Sendable {
         !storedHash.hasPrefix(prefix)
     }
 
-    /// Whether libxcrypt can verify hashes of this form at all.
+    /// Whether `storedHash` is a whole hash that libxcrypt can verify: hashing any phrase with
+    /// it as the setting must give a string of the same length with the same setting part.
+    /// (libxcrypt reads any two characters of `./0-9A-Za-z` as a DES salt, so a bare word such
+    /// as "garbage" passes as a setting but is no hash: no password could ever match it.)
     public static func isSupported(_ storedHash: String) -> Bool {
-        crypt([], setting: storedHash) != nil
+        guard let computed = crypt([], setting: storedHash), computed.utf8.count == storedHash.utf8.count else {
+            return false
+        }
+        let settingLength = storedHash.hasPrefix("$")
+            ? (storedHash.utf8.lastIndex(of: UInt8(ascii: "$")).map { storedHash.utf8.distance(from: storedHash.utf8.startIndex, to: $0) } ?? 0)
+            : 2
+        return computed.utf8.prefix(settingLength).elementsEqual(storedHash.utf8.prefix(settingLength))
     }
 
     /// A setting fixed at this hasher's cost, for unknown users: hashing against it costs what a

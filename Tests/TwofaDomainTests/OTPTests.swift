@@ -5,7 +5,7 @@ import Testing
 struct OTPTests {
     // MARK: RFC 4226 Appendix D
 
-    static let rfc4226: [(UInt64, String, String)] = [
+    static let rfc4226Vectors: [(UInt64, String, String)] = [
         (0, "755224", "1284755224"),
         (1, "287082", "1094287082"),
         (2, "359152", "0137359152"),
@@ -18,7 +18,7 @@ struct OTPTests {
         (9, "520489", "0645520489"),
     ]
 
-    @Test("RFC 4226 Appendix D HOTP values, 6 digits", arguments: rfc4226)
+    @Test("RFC 4226 Appendix D HOTP values, 6 digits", arguments: rfc4226Vectors)
     func rfc4226SixDigits(counter: UInt64, code: String, truncated: String) throws {
         let generator = try OTPGenerator(secret: Seeds.sha1, parameters: .default)
         #expect(generator.hotp(counter: counter) == code)
@@ -26,7 +26,7 @@ struct OTPTests {
 
     /// With 10 digits the modulus exceeds 2^31, so the code is the whole truncated value of
     /// Appendix D (zero-padded); 6 and 8 digits are that value mod 10^6 and 10^8.
-    @Test("RFC 4226 Appendix D truncated values: 10 digits is the full value, 6 and 8 are mod 10^n", arguments: rfc4226)
+    @Test("RFC 4226 Appendix D truncated values: 10 digits is the full value, 6 and 8 are mod 10^n", arguments: rfc4226Vectors)
     func rfc4226Truncated(counter: UInt64, code: String, truncated: String) throws {
         let ten = try OTPGenerator(secret: Seeds.sha1, parameters: TOTPParameters(digits: 10))
         #expect(ten.hotp(counter: counter) == truncated)
@@ -40,7 +40,7 @@ struct OTPTests {
 
     // MARK: RFC 6238 Appendix B
 
-    static let rfc6238: [(Int64, UInt64, OTPAlgorithm, String)] = [
+    static let rfc6238Vectors: [(Int64, UInt64, OTPAlgorithm, String)] = [
         (59, 0x1, .sha1, "94287082"),
         (59, 0x1, .sha256, "46119246"),
         (59, 0x1, .sha512, "90693936"),
@@ -69,7 +69,7 @@ struct OTPTests {
         }
     }
 
-    @Test("RFC 6238 Appendix B, 8 digits, period 30", arguments: rfc6238)
+    @Test("RFC 6238 Appendix B, 8 digits, period 30", arguments: rfc6238Vectors)
     func rfc6238(time: Int64, step: UInt64, algorithm: OTPAlgorithm, code: String) throws {
         let generator = try OTPGenerator(
             secret: Self.seed(for: algorithm), parameters: TOTPParameters(algorithm: algorithm, digits: 8, period: 30))

@@ -1,12 +1,16 @@
+import Testing
 @testable import TwofaDomain
 
-/// The error a typed-throwing call fails with, or nil when it returns.
-func caught<T>(_ body: () throws(TwofaError) -> T) -> TwofaError? {
+/// The TwofaError a call fails with, or nil when it returns (any other error is an issue).
+func caught<T>(sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> T) -> TwofaError? {
     do {
         _ = try body()
         return nil
-    } catch {
+    } catch let error as TwofaError {
         return error
+    } catch {
+        Issue.record("not a TwofaError: \(error)", sourceLocation: sourceLocation)
+        return nil
     }
 }
 

@@ -172,11 +172,21 @@ struct URITests {
         "otpauth://totp/ACME:alice?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=%G1",
         "otpauth://totp/ACME:alice?secret=GEZDGNBVGY3TQOJQ%ZZ",
         "otpauth://totp/ACME:%FF%FE?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ",
+        "otpauth://totp/ACME:alice?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&period=+5",
+        "otpauth://totp/ACME:alice?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&digits=+6",
+        "otpauth://\u{301}totp/x?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ",
     ])
     func parseRejects(text: String) {
         let error = caught { try OTPAuthURI(parsing: text) }
         #expect(error?.exitCode == 65)
         #expect(error?.code == "invalid_uri")
+    }
+
+    @Test("Spaces between the issuer's colon and the account are dropped (Key Uri Format)")
+    func spacesBeforeAccount() throws {
+        let uri = try OTPAuthURI(parsing: "otpauth://totp/ACME:%20%20alice?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ")
+        #expect(uri.issuer == "ACME")
+        #expect(uri.account == "alice")
     }
 
     @Test("PercentEncoding.decode")
