@@ -40,8 +40,14 @@ public final class Accounts {
         return (store, user)
     }
 
+    private var loadedBox: SecretBox?
+
+    /// The key file, read (or made) once per Accounts.
     private func secretBox(for store: (any AccountStore)?) throws(TwofaError) -> SecretBox {
-        try SecretBox.load(path: environment.keyFilePath, creatingFor: store, random: environment.random)
+        if let loadedBox { return loadedBox }
+        let box = try SecretBox.load(path: environment.keyFilePath, creatingFor: store, random: environment.random)
+        loadedBox = box
+        return box
     }
 
     // MARK: - Register
@@ -93,7 +99,12 @@ public final class Accounts {
         let name = try Username.normalize(rawName)
         var password = try credentials.password()
         guard let store = try store(create: false), let user = try store.user(named: name) else {
+            // The same work as for a known user: a hash at the default cost, and (where there
+            // is a database) an audit write.
             _ = PasswordHasher.verify(password, against: environment.hasher.dummySetting())
+            if let store = openedStore {
+                try audit(store, "login", name, ok: false, detail: "unknown user")
+            }
             throw .authenticationFailed
         }
         try checkNotLocked(user)
@@ -107,11 +118,8 @@ public final class Accounts {
                 try audit(store, "login", user.name, ok: false, detail: "second factor required")
                 throw .secondFactorRequired(user: user.name)
             }
-            let code = try OTPCode.normalize(given)
-            secondFactor = try acceptSecondFactor(code, user: user, totp: totp, store: store, event: "login") {
-                () throws(TwofaError) in
-                try store.recordLogin(userID: user.id, at: self.now)
-            }
+            let code = try OTPCode.parse(given)
+            secondFactor = try acceptSecondFactor(code, user: user, totp: totp, store: store, event: "login") {}
         } else {
             let time = now
             try store.writeTransaction { () throws(TwofaError) in
@@ -180,8 +188,7 @@ public final class Accounts {
             try checkNotLocked(user)
             try checkPassword(credentials, user: user, store: store, event: "qr")
             guard let given = try credentials.code() else { throw .secondFactorRequired(user: name) }
-            let code = try OTPCode.normalize(given)
-            _ = try acceptSecondFactor(code, user: user, totp: totp, store: store, event: "qr") {}
+            _ = try acceptSecondFactor(try OTPCode.parse(given), user: user, totp: totp, store: store, event: "qr") {}
         }
         let secret = try secretBox(for: store).open(totp.sealedSecret, user: name)
         return Enrolment(user: name, status: totp.status, secret: secret, issuer: totp.issuer, parameters: totp.parameters)
@@ -189,9 +196,10 @@ public final class Accounts {
 
     // MARK: - Verify
 
-    /// Checks a code. A right code for a pending enrolment turns 2FA on.
+    /// Checks a code. A right code for a pending enrolment turns 2FA on and makes the backup
+    /// codes, returned this once.
     public func verify(name rawName: String, code given: String) throws(TwofaError) -> VerifyResult {
-        let code = try OTPCode.normalize(given)
+        let code = try OTPCode.parse(given)
         let name = try Username.normalize(rawName)
         guard let store = try store(create: false), let user = try store.user(named: name) else {
             throw .authenticationFailed
@@ -203,11 +211,24 @@ public final class Accounts {
             throw .authenticationFailed
         }
         let activating = totp.status == .pending
+        var backupCodes: [String]?
+        if activating {
+            // Only the authenticator's code confirms an enrolment.
+            guard case .digits = code else {
+                try recordFailure(user, store: store, event: "activate", detail: "not a TOTP code")
+                throw .authenticationFailed
+            }
+            backupCodes = try BackupCodes.generate(random: environment.random)
+        }
+        let box = try secretBox(for: store)
         _ = try acceptSecondFactor(code, user: user, totp: totp, store: store, event: activating ? "activate" : "verify") {
             () throws(TwofaError) in
-            if activating { try store.setTOTPStatus(userID: user.id, .on) }
+            if let backupCodes {
+                try store.setTOTPStatus(userID: user.id, .on)
+                try store.replaceBackupCodes(userID: user.id, digests: digests(backupCodes, user: name, box: box))
+            }
         }
-        return VerifyResult(user: name, activated: activating, backupCodes: nil)
+        return VerifyResult(user: name, activated: activating, backupCodes: backupCodes)
     }
 
     // MARK: - Disable
@@ -224,10 +245,10 @@ public final class Accounts {
         try checkPassword(credentials, user: user, store: store, event: "disable")
         if totp.status == .on {
             guard let given = try credentials.code() else { throw .secondFactorRequired(user: name) }
-            let code = try OTPCode.normalize(given)
-            _ = try acceptSecondFactor(code, user: user, totp: totp, store: store, event: "disable") {
+            _ = try acceptSecondFactor(try OTPCode.parse(given), user: user, totp: totp, store: store, event: "disable") {
                 () throws(TwofaError) in
                 try store.setTOTP(userID: user.id, nil)
+                try store.replaceBackupCodes(userID: user.id, digests: [])
             }
         } else {
             try store.writeTransaction { () throws(TwofaError) in
@@ -247,8 +268,51 @@ public final class Accounts {
         }
         try store.writeTransaction { () throws(TwofaError) in
             try store.setTOTP(userID: user.id, nil)
+            try store.replaceBackupCodes(userID: user.id, digests: [])
             try store.appendAudit(AuditEvent(at: now, event: "disable", user: name, ok: true, detail: "forced by the operator"))
         }
+    }
+
+    // MARK: - Backup codes, lockout, audit
+
+    /// Password and a current code make a new set of backup codes; the old set stops working.
+    public func regenerateBackupCodes(name rawName: String, credentials: Credentials) throws(TwofaError) -> [String] {
+        let name = try Username.normalize(rawName)
+        let (store, user) = try existingUser(name)
+        guard let totp = user.totp, totp.status == .on else {
+            throw .wrongState(user: name, reason: "two-factor authentication is not on, so there are no backup codes")
+        }
+        try checkNotLocked(user)
+        try checkPassword(credentials, user: user, store: store, event: "backup_codes")
+        guard let given = try credentials.code() else { throw .secondFactorRequired(user: name) }
+        let code = try OTPCode.parse(given)
+        let codes = try BackupCodes.generate(random: environment.random)
+        let box = try secretBox(for: store)
+        _ = try acceptSecondFactor(code, user: user, totp: totp, store: store, event: "backup_codes") {
+            () throws(TwofaError) in
+            try store.replaceBackupCodes(userID: user.id, digests: digests(codes, user: name, box: box))
+        }
+        return codes
+    }
+
+    /// Clears the failure count and any lockout.
+    public func unlock(name rawName: String) throws(TwofaError) {
+        let name = try Username.normalize(rawName)
+        let (store, user) = try existingUser(name)
+        try store.writeTransaction { () throws(TwofaError) in
+            try store.setFailures(userID: user.id, count: 0, lockedUntil: nil)
+            try store.appendAudit(AuditEvent(
+                at: now, event: "unlock", user: name, ok: true,
+                detail: "cleared \(user.failedAttempts) failures"))
+        }
+    }
+
+    /// The audit log, oldest first; a missing database has an empty one.
+    public func auditEvents(user rawUser: String?, since: Int64?, limit: Int?) throws(TwofaError) -> [AuditEvent] {
+        let user = try rawUser.map { (name: String) throws(TwofaError) in try Username.normalize(name) }
+        if let limit, limit < 0 { throw .invalidOption("--limit must be 0 or more") }
+        guard let store = try store(create: false) else { return [] }
+        return try store.auditEvents(user: user, since: since, limit: limit)
     }
 
     // MARK: - Codes
@@ -287,6 +351,12 @@ public final class Accounts {
         TOTPRecord(
             status: .pending, sealedSecret: sealed, parameters: enrolment.parameters, issuer: enrolment.issuer,
             lastStep: nil, createdAt: time)
+    }
+
+    private func digests(_ codes: [String], user: String, box: SecretBox) -> [[UInt8]] {
+        codes.map { code in
+            box.digest(backupCode: code.filter { $0 != "-" }, user: user)
+        }
     }
 
     private func describe(_ parameters: TOTPParameters) -> String {
@@ -341,33 +411,44 @@ public final class Accounts {
         }
     }
 
-    /// Accepts a TOTP code once: the step it matches must be later than the last accepted one,
-    /// checked and recorded by one conditional UPDATE inside the transaction that also runs
-    /// `then` (the use case's own writes). A wrong or replayed code counts as a failure.
+    /// Accepts a code once, whichever command presents it. A TOTP code's step must be later
+    /// than the last accepted one, checked and recorded by one conditional UPDATE inside the
+    /// transaction that also runs `then` (the use case's own writes); a backup code is marked
+    /// used the same way. A wrong, used or replayed code counts as a failure.
     private func acceptSecondFactor(
-        _ code: String, user: UserRecord, totp: TOTPRecord, store: any AccountStore, event: String,
+        _ code: GivenCode, user: UserRecord, totp: TOTPRecord, store: any AccountStore, event: String,
         then: () throws(TwofaError) -> Void
     ) throws(TwofaError) -> SecondFactor {
-        var secret = try secretBox(for: store).open(totp.sealedSecret, user: user.name)
-        defer { wipe(&secret) }
+        let box = try secretBox(for: store)
         let time = now
-        let generator = try OTPGenerator(secret: secret, parameters: totp.parameters)
-        let accepted: Bool
-        if let step = generator.matchingStep(for: code, at: time), step <= UInt64(Int64.max) {
-            accepted = try store.writeTransaction { () throws(TwofaError) in
-                guard try store.acceptTOTPStep(userID: user.id, step: Int64(step)) else { return false }
-                try then()
-                try store.setFailures(userID: user.id, count: 0, lockedUntil: nil)
-                try store.appendAudit(AuditEvent(at: time, event: event, user: user.name, ok: true, detail: "totp"))
-                return true
-            }
-        } else {
-            accepted = false
+        var step: UInt64?
+        if case .digits(let digits) = code, digits.count == totp.parameters.digits {
+            var secret = try box.open(totp.sealedSecret, user: user.name)
+            defer { wipe(&secret) }
+            step = try OTPGenerator(secret: secret, parameters: totp.parameters).matchingStep(for: digits, at: time)
         }
-        guard accepted else {
-            try recordFailure(user, store: store, event: event, detail: "wrong or reused code")
+        // Digits that are no current TOTP code may be an 8-digit scratch code kept as a backup code.
+        let backupDigest = totp.status == .on && step == nil && code.normalized.count >= 8
+            ? box.digest(backupCode: code.normalized, user: user.name) : nil
+        let accepted: SecondFactor? = try store.writeTransaction { () throws(TwofaError) in
+            let factor: SecondFactor
+            if let step, step <= UInt64(Int64.max), try store.acceptTOTPStep(userID: user.id, step: Int64(step)) {
+                factor = .totp
+            } else if let backupDigest, try store.useBackupCode(userID: user.id, digest: backupDigest, at: time) {
+                factor = .backupCode
+            } else {
+                return nil
+            }
+            try then()
+            try store.setFailures(userID: user.id, count: 0, lockedUntil: nil)
+            if event == "login" { try store.recordLogin(userID: user.id, at: time) }
+            try store.appendAudit(AuditEvent(at: time, event: event, user: user.name, ok: true, detail: factor.rawValue))
+            return factor
+        }
+        guard let accepted else {
+            try recordFailure(user, store: store, event: event, detail: "wrong or used code")
             throw .authenticationFailed
         }
-        return .totp
+        return accepted
     }
 }

@@ -139,21 +139,83 @@ public struct OTPGenerator: Sendable {
     }
 }
 
-/// A code as a person types it: digits, spaces allowed (`123 456`).
+/// A code as a person types it: a TOTP code (6 or 8 digits, spaces allowed: `123 456`) or a
+/// backup code (letters and digits, any case, dashes and spaces optional).
+public enum GivenCode: Equatable, Sendable {
+    /// Digits only. 8 digits may also be a google-authenticator scratch code kept as a backup code.
+    case digits(String)
+    /// A backup code, normalised: lower case, no dashes or spaces.
+    case backup(String)
+
+    public var normalized: String {
+        switch self {
+        case .digits(let text), .backup(let text): text
+        }
+    }
+}
+
 public enum OTPCode {
-    /// The digits of a well-formed TOTP code, or `.malformedCode`.
-    public static func normalize(_ text: String) throws(TwofaError) -> String {
-        var digits = ""
+    static let malformed = TwofaError.malformedCode(
+        "malformed code: give 6 or 8 digits (spaces allowed) or a backup code (letters and digits, dashes allowed)")
+
+    /// Classifies a code or throws `.malformedCode` (exit 65) for anything that can be neither.
+    public static func parse(_ text: String) throws(TwofaError) -> GivenCode {
+        var kept = ""
+        var allDigits = true
+        var sawDash = false
         for scalar in text.unicodeScalars {
             switch scalar {
-            case "0"..."9": digits.unicodeScalars.append(scalar)
+            case "0"..."9": kept.unicodeScalars.append(scalar)
+            case "a"..."z": kept.unicodeScalars.append(scalar); allDigits = false
+            case "A"..."Z":
+                kept.unicodeScalars.append(Unicode.Scalar(scalar.value + 32) ?? scalar)
+                allDigits = false
             case " ", "\t": continue
-            default: throw .malformedCode("malformed code: a code is 6 or 8 digits (spaces allowed)")
+            case "-": sawDash = true
+            default: throw malformed
             }
         }
-        guard digits.count == 6 || digits.count == 8 else {
-            throw .malformedCode("malformed code: a code is 6 or 8 digits (spaces allowed)")
-        }
+        if allDigits && !sawDash && (kept.count == 6 || kept.count == 8) { return .digits(kept) }
+        if (8...32).contains(kept.count) { return .backup(kept) }
+        throw malformed
+    }
+
+    /// The digits of a well-formed TOTP code, or `.malformedCode`.
+    public static func normalize(_ text: String) throws(TwofaError) -> String {
+        guard case .digits(let digits) = try parse(text) else { throw malformed }
         return digits
+    }
+}
+
+/// Backup codes: 10 a set, each 16 characters of Crockford's base32 (80 random bits, no I, L,
+/// O or U to misread), printed in dash-separated groups of four.
+public enum BackupCodes {
+    public static let count = 10
+    static let alphabet = Array("0123456789abcdefghjkmnpqrstvwxyz".utf8)
+
+    public static func generate(random: some RandomSource) throws(TwofaError) -> [String] {
+        var codes: [String] = []
+        for _ in 0..<count {
+            var bytes = try random.bytes(10)
+            defer { wipe(&bytes) }
+            var characters = [UInt8]()
+            var buffer: UInt32 = 0
+            var bits = 0
+            for byte in bytes {
+                buffer = (buffer << 8) | UInt32(byte)
+                bits += 8
+                while bits >= 5 {
+                    bits -= 5
+                    characters.append(alphabet[Int((buffer >> UInt32(bits)) & 31)])
+                }
+            }
+            var grouped = [UInt8]()
+            for (index, character) in characters.enumerated() {
+                if index > 0 && index % 4 == 0 { grouped.append(UInt8(ascii: "-")) }
+                grouped.append(character)
+            }
+            codes.append(String(decoding: grouped, as: UTF8.self))
+        }
+        return codes
     }
 }

@@ -79,6 +79,13 @@ public protocol AccountStore: AnyObject {
     /// Sets the last login, clears the failure count and any lockout.
     func recordLogin(userID: Int64, at time: Int64) throws(TwofaError)
     func setFailures(userID: Int64, count: Int, lockedUntil: Int64?) throws(TwofaError)
+    /// Replaces the user's backup codes (digests only) with `digests`; empty erases them.
+    func replaceBackupCodes(userID: Int64, digests: [[UInt8]]) throws(TwofaError)
+    /// Marks the unused backup code with this digest used; false if there is none.
+    func useBackupCode(userID: Int64, digest: [UInt8], at time: Int64) throws(TwofaError) -> Bool
+    func backupCodesLeft(userID: Int64) throws(TwofaError) -> Int
+    /// Audit events, oldest first: with `limit`, the newest `limit` of those that match.
+    func auditEvents(user: String?, since: Int64?, limit: Int?) throws(TwofaError) -> [AuditEvent]
     /// Whether any sealed secret is stored (then the key file must exist).
     func hasSealedSecrets() throws(TwofaError) -> Bool
     func appendAudit(_ event: AuditEvent) throws(TwofaError)

@@ -152,6 +152,46 @@ public final class SQLiteAccountStore: AccountStore {
             .bind(.int(count), lockedUntil.map { .integer($0) }, .integer(userID)).run()
     }
 
+    public func replaceBackupCodes(userID: Int64, digests: [[UInt8]]) throws(TwofaError) {
+        try connection.prepare("DELETE FROM backup_codes WHERE user_id = ?").bind(.integer(userID)).run()
+        let insert = try connection.prepare("INSERT INTO backup_codes (user_id, code_hash) VALUES (?, ?)")
+        for digest in digests {
+            try insert.bind(.integer(userID), .blob(digest)).run()
+        }
+    }
+
+    public func useBackupCode(userID: Int64, digest: [UInt8], at time: Int64) throws(TwofaError) -> Bool {
+        try connection.prepare(
+            "UPDATE backup_codes SET used_at = ? WHERE user_id = ? AND code_hash = ? AND used_at IS NULL"
+        ).bind(.integer(time), .integer(userID), .blob(digest)).run()
+        return connection.changes == 1
+    }
+
+    public func backupCodesLeft(userID: Int64) throws(TwofaError) -> Int {
+        let statement = try connection.prepare(
+            "SELECT count(*) FROM backup_codes WHERE user_id = ? AND used_at IS NULL")
+        try statement.bind(.integer(userID))
+        return try statement.step() ? Int(statement.int64(0)) : 0
+    }
+
+    public func auditEvents(user: String?, since: Int64?, limit: Int?) throws(TwofaError) -> [AuditEvent] {
+        let statement = try connection.prepare("""
+            SELECT at, event, user, ok, detail FROM (
+                SELECT id, at, event, user, ok, detail FROM audit
+                WHERE (?1 IS NULL OR user = ?1) AND (?2 IS NULL OR at >= ?2)
+                ORDER BY id DESC LIMIT ?3
+            ) ORDER BY id
+            """)
+        try statement.bind(user.map { .text($0) }, since.map { .integer($0) }, .integer(Int64(limit ?? -1)))
+        var events: [AuditEvent] = []
+        while try statement.step() {
+            events.append(AuditEvent(
+                at: statement.int64(0), event: statement.text(1), user: statement.optionalText(2),
+                ok: statement.int64(3) == 1, detail: statement.optionalText(4)))
+        }
+        return events
+    }
+
     public func hasSealedSecrets() throws(TwofaError) -> Bool {
         let statement = try connection.prepare("SELECT EXISTS (SELECT 1 FROM totp)")
         return try statement.step() && statement.int64(0) == 1

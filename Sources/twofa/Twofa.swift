@@ -21,6 +21,7 @@ struct Twofa: ParsableCommand {
         version: version,
         subcommands: [
             Register.self, Login.self, EnableTwoFactor.self, Verify.self, Disable.self, QR.self, Code.self,
+            BackupCodesCommand.self, Unlock.self, Audit.self,
         ]
     )
 }

@@ -1,0 +1,49 @@
+import ArgumentParser
+import TwofaAccounts
+import TwofaDomain
+
+struct Audit: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print the audit log, oldest first; --json gives JSON Lines, one event a line.")
+
+    @OptionGroup var global: GlobalOptions
+    @Option(help: ArgumentHelp("Only this user's events.", valueName: "user")) var user: String?
+    @Option(help: ArgumentHelp("Only events at or after this time (RFC 3339 or UNIX seconds).", valueName: "time"))
+    var since: String?
+    @Option(help: ArgumentHelp("Only the newest N events.", valueName: "n")) var limit: Int?
+
+    func run() throws {
+        var sinceTime: Int64?
+        if let since {
+            guard let parsed = Timestamp.parse(since) else {
+                throw TwofaError.invalidOption("--since takes an RFC 3339 time (2026-11-23T10:00:00Z) or UNIX seconds")
+            }
+            sinceTime = parsed
+        }
+        let events = try global.accounts().auditEvents(user: user, since: sinceTime, limit: limit)
+        if global.json {
+            for event in events {
+                print(JSON.object([
+                    ("at", .string(Timestamp.format(event.at))), ("event", .string(event.event)),
+                    ("user", event.user.map { .string($0) } ?? .null), ("ok", .bool(event.ok)),
+                    ("detail", event.detail.map { .string($0) } ?? .null),
+                ]).serialized)
+            }
+            return
+        }
+        let userWidth = events.map { ($0.user ?? "-").count }.max() ?? 1
+        for event in events {
+            let user = event.user ?? "-"
+            let line = Timestamp.format(event.at) + "  " + (event.ok ? "ok  " : "FAIL") + "  "
+                + event.event.padding(12) + "  " + user.padding(userWidth) + "  " + (event.detail ?? "")
+            print(line.trimmingASCIIWhitespace())
+        }
+    }
+}
+
+extension String {
+    /// Left-aligned in a column of `width` characters.
+    func padding(_ width: Int) -> String {
+        count >= width ? self : self + String(repeating: " ", count: width - count)
+    }
+}

@@ -1,0 +1,22 @@
+import ArgumentParser
+import TwofaAccounts
+
+struct BackupCodesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backup-codes",
+        abstract: "Make a new set of 10 backup codes (the password and a current code); the old set stops working.")
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The username.") var user: String
+    @Option(help: ArgumentHelp("A current code (prompted for on a terminal).", valueName: "code")) var code: String?
+
+    func run() throws {
+        let codes = try global.accounts().regenerateBackupCodes(
+            name: user, credentials: global.credentials(for: user, code: code))
+        let name = user.lowercased()
+        Output.result(
+            .object([("user", .string(name)), ("backup_codes", .array(codes.map { .string($0) }))]),
+            text: "New backup codes for \(name), each good once; the old ones no longer work:\n"
+                + codes.map { "  " + $0 }.joined(separator: "\n"))
+    }
+}
