@@ -156,7 +156,7 @@ public enum GivenCode: Equatable, Sendable {
 
 public enum OTPCode {
     static let malformed = TwofaError.malformedCode(
-        "malformed code: give 6 or 8 digits (spaces allowed) or a backup code (letters and digits, dashes allowed)")
+        "malformed code: give 6 or 8 digits (spaces allowed) or a 16-character backup code (dashes allowed)")
 
     /// Classifies a code or throws `.malformedCode` (exit 65) for anything that can be neither.
     public static func parse(_ text: String) throws(TwofaError) -> GivenCode {
@@ -176,7 +176,8 @@ public enum OTPCode {
             }
         }
         if allDigits && !sawDash && (kept.count == 6 || kept.count == 8) { return .digits(kept) }
-        if (8...32).contains(kept.count) { return .backup(kept) }
+        // twofa's backup codes have 16 characters; google-authenticator's scratch codes, 8 digits.
+        if kept.count == 16 || (allDigits && kept.count == 8) { return .backup(kept) }
         throw malformed
     }
 

@@ -1,6 +1,15 @@
-/// A password as bytes of UTF-8 normalised to NFC, never printed or logged.
-public struct Password: Sendable, CustomStringConvertible {
-    public let bytes: [UInt8]
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A password as bytes of UTF-8 normalised to NFC, never printed or logged, and overwritten
+/// when the last reference goes (as far as Swift allows: the caller wipes its raw input).
+public final class Password: @unchecked Sendable, CustomStringConvertible {
+    public private(set) var bytes: [UInt8]
+
+    deinit { wipe(&bytes) }
 
     public static let maximumBytes = 1024
     public static let minimumCharacters = 8
@@ -11,14 +20,18 @@ public struct Password: Sendable, CustomStringConvertible {
         guard raw.count <= Self.maximumBytes * 4 else {
             throw .invalidPassword("the password is longer than \(Self.maximumBytes) bytes")
         }
-        guard let text = String(validating: raw, as: UTF8.self) else {
+        guard var text = String(validating: raw, as: UTF8.self) else {
             throw .invalidPassword("the password is not valid UTF-8")
         }
         guard !raw.contains(0) else { throw .invalidPassword("the password contains a NUL byte") }
         // The standard library's own NFC (the normalisation String equality uses), so no
         // Foundation or ICU is loaded for it.
-        let normalized = text._nfcCodeUnits
+        var normalized = text._nfcCodeUnits
+        text.withUTF8 { buffer in
+            if let base = buffer.baseAddress { explicit_bzero(UnsafeMutableRawPointer(mutating: base), buffer.count) }
+        }
         guard normalized.count <= Self.maximumBytes else {
+            wipe(&normalized)
             throw .invalidPassword("the password is longer than \(Self.maximumBytes) bytes")
         }
         guard !normalized.isEmpty else { throw .invalidPassword("the password is empty") }

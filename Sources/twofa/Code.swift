@@ -11,13 +11,17 @@ struct Code: ParsableCommand {
     @Flag(help: "Read a base32 secret from standard input.") var secretStdin = false
     @Flag(help: "Read an otpauth:// URI from standard input.") var uriStdin = false
     @Option(help: ArgumentHelp("The time, in UNIX seconds (default: now).", valueName: "unix-time")) var at: Int64?
-    @Option(help: "With --secret-stdin: the HMAC, sha1, sha256 or sha512.") var algorithm: OTPAlgorithm = .sha1
-    @Option(help: "With --secret-stdin: 6 or 8 digits.") var digits: Int = 6
-    @Option(help: ArgumentHelp("With --secret-stdin: seconds per code.", valueName: "seconds")) var period: Int64 = 30
+    @Option(help: "With --secret-stdin: the HMAC, sha1, sha256 or sha512 (default: sha1).") var algorithm: OTPAlgorithm?
+    @Option(help: "With --secret-stdin: 6 or 8 digits (default: 6).") var digits: Int?
+    @Option(help: ArgumentHelp("With --secret-stdin: seconds per code (default: 30).", valueName: "seconds"))
+    var period: Int64?
 
     func validate() throws {
         let sources = (user != nil ? 1 : 0) + (secretStdin ? 1 : 0) + (uriStdin ? 1 : 0)
         guard sources == 1 else { throw ValidationError("give exactly one of USER, --secret-stdin, --uri-stdin") }
+        if !secretStdin && (algorithm != nil || digits != nil || period != nil) {
+            throw ValidationError("--algorithm, --digits and --period go with --secret-stdin (a URI or a user's enrolment has its own)")
+        }
     }
 
     func run() throws {
@@ -30,10 +34,14 @@ struct Code: ParsableCommand {
             defer { wipe(&input) }
             let text = String(decoding: input, as: UTF8.self).trimmingASCIIWhitespace()
             var secret: [UInt8]
-            var parameters = TOTPParameters(algorithm: algorithm, digits: digits, period: period)
+            var parameters = TOTPParameters(algorithm: algorithm ?? .sha1, digits: digits ?? 6, period: period ?? 30)
             if secretStdin {
-                guard digits == 6 || digits == 8 else { throw TwofaError.invalidOption("--digits must be 6 or 8") }
-                guard period > 0 else { throw TwofaError.invalidOption("--period must be a positive number of seconds") }
+                guard parameters.digits == 6 || parameters.digits == 8 else {
+                    throw TwofaError.invalidOption("--digits must be 6 or 8")
+                }
+                guard parameters.period > 0 else {
+                    throw TwofaError.invalidOption("--period must be a positive number of seconds")
+                }
                 secret = try Base32.decode(text)
             } else {
                 let uri = try OTPAuthURI(parsing: text)

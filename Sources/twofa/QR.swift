@@ -16,7 +16,9 @@ struct QR: ParsableCommand {
     @Option(help: ArgumentHelp("A current code, for an active enrolment.", valueName: "code")) var code: String?
 
     func validate() throws {
-        guard (user == nil) != (text == nil) else { throw ValidationError("give a USER or --text, not both") }
+        guard (user == nil) != (text == nil) else {
+            throw ValidationError(user == nil ? "give a USER or --text" : "give a USER or --text, not both")
+        }
     }
 
     func run() throws {

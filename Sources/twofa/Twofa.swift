@@ -32,7 +32,7 @@ struct Twofa: ParsableCommand {
 enum Main {
     static func main() {
         umask(0o077)
-        let arguments = Array(CommandLine.arguments.dropFirst())
+        let arguments = hoistGlobalOptions(Array(CommandLine.arguments.dropFirst()))
         Output.json = arguments.prefix(while: { $0 != "--" }).contains("--json")
         do {
             var command = try Twofa.parseAsRoot(arguments)
@@ -52,4 +52,25 @@ enum Main {
             Output.fail(usage, exitCode: code.rawValue == 0 ? 64 : code.rawValue)
         }
     }
+}
+
+/// The global options may come before the subcommand too (`twofa --db X code alice`): they are
+/// moved behind the subcommand's name, where each subcommand declares them.
+func hoistGlobalOptions(_ arguments: [String]) -> [String] {
+    var leading: [String] = []
+    var index = 0
+    while index < arguments.count {
+        let argument = arguments[index]
+        if argument == "--json" || argument == "--password-stdin" || argument.hasPrefix("--db=") {
+            leading.append(argument)
+        } else if argument == "--db", index + 1 < arguments.count {
+            leading += [argument, arguments[index + 1]]
+            index += 1
+        } else {
+            break
+        }
+        index += 1
+    }
+    guard !leading.isEmpty, index < arguments.count, !arguments[index].hasPrefix("-") else { return arguments }
+    return [arguments[index]] + leading + arguments[(index + 1)...]
 }

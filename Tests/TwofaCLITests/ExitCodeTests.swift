@@ -19,6 +19,8 @@ struct ExitCodeTests {
         #expect(try box.run(["frobnicate"]).status == 64)
         #expect(try box.run(["login"]).status == 64)
         #expect(try box.run(["code", "--secret-stdin", "--uri-stdin"]).status == 64)
+        #expect(try box.run(["code", "--uri-stdin", "--digits", "8"], stdin: "otpauth://totp/x?secret=JBSWY3DPEHPK3PXP").status == 64)
+        #expect(try box.run(["qr"]).status == 64)
         #expect(try box.run(["code", "--at", "soon", "--secret-stdin"], stdin: "JBSWY3DPEHPK3PXP").status == 64)
         #expect(try box.run(["qr", "--text", "x", "--format", "jpeg"]).status == 64)
         #expect(try box.run(["enable-2fa", "alice", "--algorithm", "md5", "--password-stdin"], stdin: "x\n").status == 64)

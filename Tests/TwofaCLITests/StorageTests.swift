@@ -32,6 +32,10 @@ struct FileTests {
         let explicit = box.folder.appendingPathComponent("explicit.db").path
         #expect(try box.run(["register", "bob", "--password-stdin", "--db", explicit], stdin: defaultPassword + "\n").status == 0)
         #expect(FileManager.default.fileExists(atPath: explicit))
+        // Global options may stand before the subcommand as well.
+        let before = try box.run(["--db", explicit, "--json", "login", "bob", "--password-stdin"], stdin: defaultPassword + "\n")
+        #expect(before.status == 0, "\(before.stderr)")
+        #expect(before.json["authenticated"] as? Bool == true)
     }
 
     @Test func unsafeDatabaseFilesAreRefused() throws {
