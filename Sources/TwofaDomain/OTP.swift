@@ -180,12 +180,6 @@ public enum OTPCode {
         if kept.count == 16 || (allDigits && kept.count == 8) { return .backup(kept) }
         throw malformed
     }
-
-    /// The digits of a well-formed TOTP code, or `.malformedCode`.
-    public static func normalize(_ text: String) throws(TwofaError) -> String {
-        guard case .digits(let digits) = try parse(text) else { throw malformed }
-        return digits
-    }
 }
 
 /// Backup codes: 10 a set, each 16 characters of Crockford's base32 (80 random bits, no I, L,

@@ -255,19 +255,19 @@ struct OTPTests {
 
     // MARK: Typed codes
 
-    @Test("OTPCode.normalize keeps the digits of 6- or 8-digit codes with spaces", arguments: [
+    @Test("OTPCode.parse keeps the digits of 6- or 8-digit codes with spaces", arguments: [
         ("123456", "123456"), ("123 456", "123456"), (" 12\t34 56 ", "123456"), ("1234 5678", "12345678"),
         ("000000", "000000"),
     ])
     func codeNormalize(input: String, digits: String) throws {
-        #expect(try OTPCode.normalize(input) == digits)
+        #expect(try OTPCode.parse(input) == .digits(digits))
     }
 
-    @Test("OTPCode.normalize refuses other lengths and characters", arguments: [
+    @Test("OTPCode.parse refuses other lengths and characters", arguments: [
         "", "12345", "1234567", "123456789", "12345a", "123-456", "１２３４５６", "12345\u{0}6", "123456\n",
     ])
     func codeNormalizeRejects(input: String) {
-        let error = caught { try OTPCode.normalize(input) }
+        let error = caught { try OTPCode.parse(input) }
         #expect(error?.code == "malformed_code")
         #expect(error?.exitCode == 65)
     }
