@@ -119,7 +119,7 @@ public final class Accounts {
                 throw .secondFactorRequired(user: user.name)
             }
             let code = try OTPCode.parse(given)
-            secondFactor = try acceptSecondFactor(code, user: user, totp: totp, store: store, event: "login") {}
+            secondFactor = try acceptSecondFactor(code, user: user, totp: totp, store: store, event: "login") { _ in }
         } else {
             let time = now
             try store.writeTransaction { () throws(TwofaError) in
@@ -188,7 +188,7 @@ public final class Accounts {
             try checkNotLocked(user)
             try checkPassword(credentials, user: user, store: store, event: "qr")
             guard let given = try credentials.code() else { throw .secondFactorRequired(user: name) }
-            _ = try acceptSecondFactor(try OTPCode.parse(given), user: user, totp: totp, store: store, event: "qr") {}
+            _ = try acceptSecondFactor(try OTPCode.parse(given), user: user, totp: totp, store: store, event: "qr") { _ in }
         }
         let secret = try secretBox(for: store).open(totp.sealedSecret, user: name)
         return Enrolment(user: name, status: totp.status, secret: secret, issuer: totp.issuer, parameters: totp.parameters)
@@ -220,12 +220,11 @@ public final class Accounts {
             }
             backupCodes = try BackupCodes.generate(random: environment.random)
         }
-        let box = try secretBox(for: store)
         _ = try acceptSecondFactor(code, user: user, totp: totp, store: store, event: activating ? "activate" : "verify") {
-            () throws(TwofaError) in
+            (secret) throws(TwofaError) in
             if let backupCodes {
                 try store.setTOTPStatus(userID: user.id, .on)
-                try store.replaceBackupCodes(userID: user.id, digests: digests(backupCodes, user: name, box: box))
+                try store.replaceBackupCodes(userID: user.id, digests: digests(backupCodes, secret: secret, user: name))
             }
         }
         return VerifyResult(user: name, activated: activating, backupCodes: backupCodes)
@@ -246,7 +245,7 @@ public final class Accounts {
         if totp.status == .on {
             guard let given = try credentials.code() else { throw .secondFactorRequired(user: name) }
             _ = try acceptSecondFactor(try OTPCode.parse(given), user: user, totp: totp, store: store, event: "disable") {
-                () throws(TwofaError) in
+                _ throws(TwofaError) in
                 try store.setTOTP(userID: user.id, nil)
                 try store.replaceBackupCodes(userID: user.id, digests: [])
             }
@@ -287,10 +286,9 @@ public final class Accounts {
         guard let given = try credentials.code() else { throw .secondFactorRequired(user: name) }
         let code = try OTPCode.parse(given)
         let codes = try BackupCodes.generate(random: environment.random)
-        let box = try secretBox(for: store)
         _ = try acceptSecondFactor(code, user: user, totp: totp, store: store, event: "backup_codes") {
-            () throws(TwofaError) in
-            try store.replaceBackupCodes(userID: user.id, digests: digests(codes, user: name, box: box))
+            (secret) throws(TwofaError) in
+            try store.replaceBackupCodes(userID: user.id, digests: digests(codes, secret: secret, user: name))
         }
         return codes
     }
@@ -353,10 +351,8 @@ public final class Accounts {
             lastStep: nil, createdAt: time)
     }
 
-    private func digests(_ codes: [String], user: String, box: SecretBox) -> [[UInt8]] {
-        codes.map { code in
-            box.digest(backupCode: code.filter { $0 != "-" }, user: user)
-        }
+    private func digests(_ codes: [String], secret: [UInt8], user: String) -> [[UInt8]] {
+        codes.map { BackupCodes.digest(BackupCodes.normalize($0), secret: secret, user: user) }
     }
 
     private func describe(_ parameters: TOTPParameters) -> String {
@@ -417,19 +413,18 @@ public final class Accounts {
     /// used the same way. A wrong, used or replayed code counts as a failure.
     private func acceptSecondFactor(
         _ code: GivenCode, user: UserRecord, totp: TOTPRecord, store: any AccountStore, event: String,
-        then: () throws(TwofaError) -> Void
+        then: ([UInt8]) throws(TwofaError) -> Void
     ) throws(TwofaError) -> SecondFactor {
-        let box = try secretBox(for: store)
+        var secret = try secretBox(for: store).open(totp.sealedSecret, user: user.name)
+        defer { wipe(&secret) }
         let time = now
         var step: UInt64?
         if case .digits(let digits) = code, digits.count == totp.parameters.digits {
-            var secret = try box.open(totp.sealedSecret, user: user.name)
-            defer { wipe(&secret) }
             step = try OTPGenerator(secret: secret, parameters: totp.parameters).matchingStep(for: digits, at: time)
         }
         // Digits that are no current TOTP code may be an 8-digit scratch code kept as a backup code.
         let backupDigest = totp.status == .on && step == nil && code.normalized.count >= 8
-            ? box.digest(backupCode: code.normalized, user: user.name) : nil
+            ? BackupCodes.digest(code.normalized, secret: secret, user: user.name) : nil
         let accepted: SecondFactor? = try store.writeTransaction { () throws(TwofaError) in
             let factor: SecondFactor
             if let step, step <= UInt64(Int64.max), try store.acceptTOTPStep(userID: user.id, step: Int64(step)) {
@@ -439,7 +434,7 @@ public final class Accounts {
             } else {
                 return nil
             }
-            try then()
+            try then(secret)
             try store.setFailures(userID: user.id, count: 0, lockedUntil: nil)
             if event == "login" { try store.recordLogin(userID: user.id, at: time) }
             try store.appendAudit(AuditEvent(at: time, event: event, user: user.name, ok: true, detail: factor.rawValue))

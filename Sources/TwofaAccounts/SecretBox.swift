@@ -7,21 +7,11 @@ import TwofaStorage
 struct SecretBox {
     static let keyLength = 32
     private let key: SymmetricKey
-    /// Keys the backup-code digests: derived from the same file, so the database alone gives
-    /// no way to test guesses (a google-authenticator scratch code has only 8 digits).
-    private let digestKey: SymmetricKey
     let path: String
 
     private init(key: [UInt8], path: String) {
         self.key = SymmetricKey(data: key)
-        self.digestKey = HKDF<SHA256>.deriveKey(
-            inputKeyMaterial: self.key, info: Array("twofa backup codes v1".utf8), outputByteCount: 32)
         self.path = path
-    }
-
-    /// HMAC-SHA256 of a normalised backup code, bound to its user.
-    func digest(backupCode: String, user: String) -> [UInt8] {
-        Array(HMAC<SHA256>.authenticationCode(for: Array("\(user)\u{0}\(backupCode)".utf8), using: digestKey))
     }
 
     /// Loads the key file, or makes it when it is missing and `store` holds no sealed secret

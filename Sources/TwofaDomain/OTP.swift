@@ -188,6 +188,22 @@ public enum BackupCodes {
     public static let count = 10
     static let alphabet = Array("0123456789abcdefghjkmnpqrstvwxyz".utf8)
 
+    /// What is stored of a backup code: HMAC-SHA256 under a key derived (HKDF) from the user's
+    /// TOTP secret. The database alone holds the secret only encrypted, so its digests give no
+    /// way to test guesses (a google-authenticator scratch code has only 8 digits); and an
+    /// export, which carries the secret, carries working digests.
+    public static func digest(_ normalizedCode: String, secret: [UInt8], user: String) -> [UInt8] {
+        let key = HKDF<SHA256>.deriveKey(
+            inputKeyMaterial: SymmetricKey(data: secret), info: Array("twofa backup code v1\u{0}\(user)".utf8),
+            outputByteCount: 32)
+        return Array(HMAC<SHA256>.authenticationCode(for: Array(normalizedCode.utf8), using: key))
+    }
+
+    /// A code as printed, normalised as `OTPCode.parse` normalises what is typed.
+    public static func normalize(_ printed: String) -> String {
+        String(printed.lowercased().filter { $0 != "-" && $0 != " " })
+    }
+
     public static func generate(random: some RandomSource) throws(TwofaError) -> [String] {
         var codes: [String] = []
         for _ in 0..<count {
