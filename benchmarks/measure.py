@@ -1,0 +1,107 @@
+"""The driver of benchmarks/run: runs command pairs interleaved and prints a Markdown table."""
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+TWOFA = sys.argv[1]
+RUNS = int(os.environ.get("RUNS", "300"))
+SLOW_RUNS = int(os.environ.get("SLOW_RUNS", "40"))
+SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+PASSWORD = "a long passphrase 42"
+URI = f"otpauth://totp/Bench:alice@example.com?secret={SECRET}&issuer=Bench"
+
+work = tempfile.mkdtemp(prefix="twofa-bench-")
+env = dict(os.environ, TWOFA_DB=os.path.join(work, "twofa.db"), TWOFA_ISSUER="Bench")
+
+
+def write(name, text):
+    path = os.path.join(work, name)
+    with open(path, "w") as handle:
+        handle.write(text)
+    return path
+
+
+SECRET_FILE = write("secret", SECRET + "\n")
+PASSWORD_FILE = write("password", PASSWORD + "\n")
+WRONG_FILE = write("wrong", "wrong password 12\n")
+DEVNULL = os.open(os.devnull, os.O_RDWR)
+PEAK_RSS = {}
+
+
+def run_once(argv, stdin=None, environment=None):
+    """Wall time in ms from spawn to exit; stdout and stderr to /dev/null."""
+    actions = [(os.POSIX_SPAWN_DUP2, DEVNULL, 1), (os.POSIX_SPAWN_DUP2, DEVNULL, 2)]
+    if stdin:
+        actions.append((os.POSIX_SPAWN_OPEN, 0, stdin, os.O_RDONLY, 0))
+    else:
+        actions.append((os.POSIX_SPAWN_DUP2, DEVNULL, 0))
+    start = time.perf_counter()
+    pid = os.posix_spawnp(argv[0], argv, environment or env, file_actions=actions)
+    _, _, usage = os.wait4(pid, 0)
+    elapsed = (time.perf_counter() - start) * 1000
+    PEAK_RSS[argv[0] + " " + argv[1]] = max(PEAK_RSS.get(argv[0] + " " + argv[1], 0), usage.ru_maxrss)
+    return elapsed
+
+
+def compare(runs, first, second, before_each=None):
+    """Medians (ms) of two commands run alternately; each is (argv, stdin file or None)."""
+    for _ in range(5):
+        run_once(*first)
+        run_once(*second)
+    a, b = [], []
+    for _ in range(runs):
+        if before_each:
+            before_each()
+        a.append(run_once(*first))
+        if before_each:
+            before_each()
+        b.append(run_once(*second))
+    return statistics.median(a), statistics.median(b)
+
+
+def twofa(*args, stdin=None):
+    return subprocess.run([TWOFA, *args], env=env, stdin=open(stdin) if stdin else subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+twofa("register", "alice", "--password-stdin", "--enable-2fa", "--qr", "none", stdin=PASSWORD_FILE)
+twofa("register", "bob", "--password-stdin", stdin=PASSWORD_FILE)
+
+rows = []
+
+
+def row(what, ours, theirs, limit, other="other"):
+    ratio = ours / theirs
+    rows.append((what, f"{ours:.2f} ms", f"{theirs:.2f} ms", f"{ratio:.2f}×", f"≤ {limit}×",
+                 "yes" if ratio <= limit else "**no**"))
+
+
+oath = (["oathtool", "--totp", "-b", SECRET], None)
+row("`twofa code --secret-stdin` vs `oathtool --totp`",
+    *compare(RUNS, ([TWOFA, "code", "--secret-stdin"], SECRET_FILE), oath), 2.5)
+row("`twofa code USER` vs `oathtool --totp`", *compare(RUNS, ([TWOFA, "code", "alice"], None), oath), 4)
+row("`twofa login` (no 2FA) vs `mkpasswd -m yescrypt`",
+    *compare(SLOW_RUNS, ([TWOFA, "login", "bob", "--password-stdin"], PASSWORD_FILE),
+             (["mkpasswd", "-m", "yescrypt", PASSWORD], None)), 1.25)
+unknown, known = compare(
+    SLOW_RUNS, ([TWOFA, "login", "nobody", "--password-stdin"], WRONG_FILE),
+    ([TWOFA, "login", "bob", "--password-stdin"], WRONG_FILE),
+    before_each=lambda: twofa("unlock", "bob"))
+row("`twofa login`, wrong password: unknown vs known user", unknown, known, 1.15)
+row("`twofa qr --text URI --format utf8` vs `qrencode -t UTF8`",
+    *compare(RUNS, ([TWOFA, "qr", "--text", URI, "--format", "utf8"], None),
+             (["qrencode", "-t", "UTF8", URI], None)), 2)
+
+print("| what | twofa | other | ratio | target | met |")
+print("| --- | ---: | ---: | ---: | --- | --- |")
+for r in rows:
+    print("| " + " | ".join(r) + " |")
+
+peak = PEAK_RSS[TWOFA + " code"] / 1024
+print(f"\nPeak RSS of `twofa code` (max over its runs): {peak:.1f} MB (target ≤ 10 MB); "
+      f"oathtool: {PEAK_RSS['oathtool --totp'] / 1024:.1f} MB.")
+print(f"Medians; {RUNS} runs of fast commands, {SLOW_RUNS} of hashing ones; {os.cpu_count()} cores; "
+      f"binary {os.path.getsize(TWOFA) / 1e6:.1f} MB.")
