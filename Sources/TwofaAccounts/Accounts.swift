@@ -97,8 +97,12 @@ public final class Accounts {
     /// as a known one does and fails the same way.
     public func login(name rawName: String, credentials: Credentials) throws(TwofaError) -> LoginResult {
         let name = try Username.normalize(rawName)
+        let store = try store(create: false)
+        let found = try store?.user(named: name)
+        // A locked account is refused before the password is even asked for.
+        if let found { try checkNotLocked(found) }
         var password = try credentials.password()
-        guard let store = try store(create: false), let user = try store.user(named: name) else {
+        guard let store, let user = found else {
             // The same work as for a known user: a hash at the default cost, and (where there
             // is a database) an audit write.
             _ = PasswordHasher.verify(password, against: environment.hasher.dummySetting())
@@ -107,7 +111,6 @@ public final class Accounts {
             }
             throw .authenticationFailed
         }
-        try checkNotLocked(user)
         guard PasswordHasher.verify(password, against: user.passwordHash) else {
             try recordFailure(user, store: store, event: "login", detail: "wrong password")
             throw .authenticationFailed

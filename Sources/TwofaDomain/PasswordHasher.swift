@@ -47,18 +47,33 @@ public struct PasswordHasher: Sendable {
         !storedHash.hasPrefix(prefix)
     }
 
-    /// Whether `storedHash` is a whole hash that libxcrypt can verify: hashing any phrase with
-    /// it as the setting must give a string of the same length with the same setting part.
-    /// (libxcrypt reads any two characters of `./0-9A-Za-z` as a DES salt, so a bare word such
-    /// as "garbage" passes as a setting but is no hash: no password could ever match it.)
+    /// Whether `storedHash` is a whole hash that libxcrypt can verify, judged without hashing
+    /// (import checks thousands a second): libxcrypt's `crypt_checksalt` accepts its setting,
+    /// and a hash part follows it. A bare word such as "garbage", which libxcrypt would read as
+    /// a DES salt, or a setting with no hash, is refused: no password could ever match it.
     public static func isSupported(_ storedHash: String) -> Bool {
-        guard let computed = crypt([], setting: storedHash), computed.utf8.count == storedHash.utf8.count else {
-            return false
+        let status = crypt_checksalt(storedHash)
+        guard status == CRYPT_SALT_OK || status == CRYPT_SALT_METHOD_LEGACY else { return false }
+        let bytes = Array(storedHash.utf8)
+        let hashAlphabet: (UInt8) -> Bool = { byte in
+            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: ".")
+                || byte == UInt8(ascii: "/")
         }
-        let settingLength = storedHash.hasPrefix("$")
-            ? (storedHash.utf8.lastIndex(of: UInt8(ascii: "$")).map { storedHash.utf8.distance(from: storedHash.utf8.startIndex, to: $0) } ?? 0)
-            : 2
-        return computed.utf8.prefix(settingLength).elementsEqual(storedHash.utf8.prefix(settingLength))
+        switch bytes.first {
+        case UInt8(ascii: "$"):
+            // $id$[params$]salt$hash: the hash is what follows the last '$'.
+            guard let last = bytes.lastIndex(of: UInt8(ascii: "$")), last > 0 else { return false }
+            let hash = bytes[(last + 1)...]
+            if storedHash.hasPrefix("$2") {  // bcrypt: $2b$NN$ then 53 characters of salt and hash
+                return hash.count == 53 && hash.allSatisfy(hashAlphabet)
+            }
+            return hash.count >= 16 && hash.allSatisfy(hashAlphabet)
+        case UInt8(ascii: "_"):  // BSDi extended DES
+            return bytes.count == 20 && bytes.dropFirst().allSatisfy(hashAlphabet)
+        default:  // traditional DES
+            return bytes.count == 13 && bytes.allSatisfy(hashAlphabet)
+        }
     }
 
     /// A setting fixed at this hasher's cost, for unknown users: hashing against it costs what a

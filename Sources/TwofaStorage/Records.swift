@@ -56,6 +56,24 @@ public struct AuditEvent: Equatable, Sendable {
     }
 }
 
+/// A whole account as export writes it and import reads it, with the secret still sealed.
+public struct AccountRecord: Sendable {
+    public var name: String
+    public var passwordHash: String
+    public var createdAt: Int64
+    public var totp: TOTPRecord?
+    /// Digests of the unused backup codes.
+    public var backupCodeDigests: [[UInt8]]
+
+    public init(name: String, passwordHash: String, createdAt: Int64, totp: TOTPRecord?, backupCodeDigests: [[UInt8]]) {
+        self.name = name
+        self.passwordHash = passwordHash
+        self.createdAt = createdAt
+        self.totp = totp
+        self.backupCodeDigests = backupCodeDigests
+    }
+}
+
 /// What the use cases need from a database. SQLite implements it; another store (PostgreSQL)
 /// can stand beside it.
 ///
@@ -86,6 +104,15 @@ public protocol AccountStore: AnyObject {
     func backupCodesLeft(userID: Int64) throws(TwofaError) -> Int
     /// Audit events, oldest first: with `limit`, the newest `limit` of those that match.
     func auditEvents(user: String?, since: Int64?, limit: Int?) throws(TwofaError) -> [AuditEvent]
+    /// Every user, by name.
+    func allUsers() throws(TwofaError) -> [UserRecord]
+    /// Every account with its sealed secret and unused backup-code digests, by name.
+    func allAccounts() throws(TwofaError) -> [AccountRecord]
+    /// Inserts accounts with prepared statements reused for each (call inside a transaction);
+    /// a name that exists is `.userExists`.
+    func insertAccounts(_ accounts: [AccountRecord]) throws(TwofaError)
+    /// Removes the user and, by cascade, their enrolment and backup codes.
+    func deleteUser(userID: Int64) throws(TwofaError)
     /// Whether any sealed secret is stored (then the key file must exist).
     func hasSealedSecrets() throws(TwofaError) -> Bool
     func appendAudit(_ event: AuditEvent) throws(TwofaError)

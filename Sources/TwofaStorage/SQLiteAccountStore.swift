@@ -72,16 +72,28 @@ public final class SQLiteAccountStore: AccountStore {
         try connection.writeTransaction(body)
     }
 
+    private static let userColumns = """
+        SELECT u.id, u.name, u.password_hash, u.created_at, u.last_login_at, u.failed_attempts,
+               u.locked_until, t.status, t.sealed_secret, t.algorithm, t.digits, t.period,
+               t.issuer, t.last_step, t.created_at
+        FROM users u LEFT JOIN totp t ON t.user_id = u.id
+        """
+
     public func user(named name: String) throws(TwofaError) -> UserRecord? {
-        let statement = try connection.prepare("""
-            SELECT u.id, u.name, u.password_hash, u.created_at, u.last_login_at, u.failed_attempts,
-                   u.locked_until, t.status, t.sealed_secret, t.algorithm, t.digits, t.period,
-                   t.issuer, t.last_step, t.created_at
-            FROM users u LEFT JOIN totp t ON t.user_id = u.id
-            WHERE u.name = ?
-            """)
+        let statement = try connection.prepare(Self.userColumns + " WHERE u.name = ?")
         try statement.bind(.text(name))
         guard try statement.step() else { return nil }
+        return try userRecord(statement)
+    }
+
+    public func allUsers() throws(TwofaError) -> [UserRecord] {
+        let statement = try connection.prepare(Self.userColumns + " ORDER BY u.name")
+        var users: [UserRecord] = []
+        while try statement.step() { users.append(try userRecord(statement)) }
+        return users
+    }
+
+    private func userRecord(_ statement: SQLiteStatement) throws(TwofaError) -> UserRecord {
         var record = UserRecord(
             id: statement.int64(0), name: statement.text(1), passwordHash: statement.text(2),
             createdAt: statement.int64(3), lastLoginAt: statement.optionalInt64(4),
@@ -89,7 +101,7 @@ public final class SQLiteAccountStore: AccountStore {
         if let status = statement.optionalText(7) {
             guard let state = TwoFactorState(rawValue: status), state != .off,
                 let algorithm = OTPAlgorithm(rawValue: statement.text(9))
-            else { throw .storage(path: path, reason: "the TOTP row of '\(name)' is corrupt") }
+            else { throw .storage(path: path, reason: "the TOTP row of '\(record.name)' is corrupt") }
             record.totp = TOTPRecord(
                 status: state, sealedSecret: statement.blob(8),
                 parameters: TOTPParameters(
@@ -98,6 +110,48 @@ public final class SQLiteAccountStore: AccountStore {
                 createdAt: statement.int64(14))
         }
         return record
+    }
+
+    public func allAccounts() throws(TwofaError) -> [AccountRecord] {
+        var digests: [Int64: [[UInt8]]] = [:]
+        let codes = try connection.prepare(
+            "SELECT user_id, code_hash FROM backup_codes WHERE used_at IS NULL ORDER BY user_id, code_hash")
+        while try codes.step() { digests[codes.int64(0), default: []].append(codes.blob(1)) }
+        return try allUsers().map { user in
+            AccountRecord(
+                name: user.name, passwordHash: user.passwordHash, createdAt: user.createdAt, totp: user.totp,
+                backupCodeDigests: digests[user.id] ?? [])
+        }
+    }
+
+    public func insertAccounts(_ accounts: [AccountRecord]) throws(TwofaError) {
+        let user = try connection.prepare(
+            "INSERT INTO users (name, password_hash, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+        let totp = try connection.prepare("""
+            INSERT INTO totp (user_id, status, sealed_secret, algorithm, digits, period, issuer, last_step, created_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        let code = try connection.prepare("INSERT OR IGNORE INTO backup_codes (user_id, code_hash) VALUES (?, ?)")
+        for account in accounts {
+            try user.bind(.text(account.name), .text(account.passwordHash), .integer(account.createdAt)).run()
+            guard connection.changes == 1 else { throw .userExists(user: account.name) }
+            let id = connection.lastInsertRowID
+            if let record = account.totp {
+                try totp.bind(
+                    .integer(id), .text(record.status.rawValue), .blob(record.sealedSecret),
+                    .text(record.parameters.algorithm.rawValue), .int(record.parameters.digits),
+                    .integer(record.parameters.period), record.issuer.map { .text($0) },
+                    record.lastStep.map { .integer($0) }, .integer(record.createdAt)
+                ).run()
+            }
+            for digest in account.backupCodeDigests {
+                try code.bind(.integer(id), .blob(digest)).run()
+            }
+        }
+    }
+
+    public func deleteUser(userID: Int64) throws(TwofaError) {
+        try connection.prepare("DELETE FROM users WHERE id = ?").bind(.integer(userID)).run()
     }
 
     public func insertUser(name: String, passwordHash: String, createdAt: Int64) throws(TwofaError) -> Int64 {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import TwofaAccounts
+import TwofaDomain
 
 struct Login: ParsableCommand {
     static let configuration = CommandConfiguration(
