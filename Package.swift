@@ -9,7 +9,7 @@
 //          └─ TwofaStorage   SQLite schema, migrations, typed records behind AccountStore
 //               └─ TwofaDomain   base32, HOTP/TOTP, otpauth URI, crypt(3), QR codes, errors
 //
-// C libraries come in through .systemLibrary targets (libsqlite3, libxcrypt, libqrencode).
+// C libraries come in through .systemLibrary targets (libsqlite3, libxcrypt, libqrencode, zlib).
 import PackageDescription
 
 let package = Package(
@@ -26,11 +26,12 @@ let package = Package(
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
         .systemLibrary(name: "CCrypt", path: "Sources/CCrypt"),
         .systemLibrary(name: "CQRencode", path: "Sources/CQRencode"),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
 
         .target(
             name: "TwofaDomain",
             dependencies: [
-                "CCrypt", "CQRencode",
+                "CCrypt", "CQRencode", "CZlib",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),

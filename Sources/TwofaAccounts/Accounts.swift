@@ -8,7 +8,7 @@ import TwofaStorage
 /// never creates the database, and the key file is read only where a secret is sealed or opened.
 public final class Accounts {
     public let environment: AccountsEnvironment
-    private var openedStore: (any AccountStore)?
+    var openedStore: (any AccountStore)?
 
     public init(environment: AccountsEnvironment) {
         self.environment = environment
@@ -25,7 +25,7 @@ public final class Accounts {
     // MARK: - Opening
 
     /// The store, creating the database when `create` is set; nil when it does not exist.
-    private func store(create: Bool) throws(TwofaError) -> (any AccountStore)? {
+    func store(create: Bool) throws(TwofaError) -> (any AccountStore)? {
         if let openedStore { return openedStore }
         let store = try SQLiteAccountStore.open(path: environment.databasePath, create: create)
         openedStore = store
@@ -33,17 +33,17 @@ public final class Accounts {
     }
 
     /// The named user for an administrative command: exit 4 when there is none.
-    private func existingUser(_ name: String) throws(TwofaError) -> (any AccountStore, UserRecord) {
+    func existingUser(_ name: String) throws(TwofaError) -> (any AccountStore, UserRecord) {
         guard let store = try store(create: false), let user = try store.user(named: name) else {
             throw .userNotFound(user: name)
         }
         return (store, user)
     }
 
-    private var loadedBox: SecretBox?
+    var loadedBox: SecretBox?
 
     /// The key file, read (or made) once per Accounts.
-    private func secretBox(for store: (any AccountStore)?) throws(TwofaError) -> SecretBox {
+    func secretBox(for store: (any AccountStore)?) throws(TwofaError) -> SecretBox {
         if let loadedBox { return loadedBox }
         let box = try SecretBox.load(path: environment.keyFilePath, creatingFor: store, random: environment.random)
         loadedBox = box
@@ -362,7 +362,7 @@ public final class Accounts {
         "\(parameters.algorithm.rawValue), \(parameters.digits) digits, \(parameters.period) s"
     }
 
-    private func audit(_ store: any AccountStore, _ event: String, _ user: String, ok: Bool, detail: String? = nil)
+    func audit(_ store: any AccountStore, _ event: String, _ user: String?, ok: Bool, detail: String? = nil)
         throws(TwofaError)
     {
         try store.writeTransaction { () throws(TwofaError) in
@@ -372,14 +372,14 @@ public final class Accounts {
 
     /// While locked, every attempt fails without the credentials being checked, and does not
     /// count as a failure (nobody can keep an account locked by hammering it).
-    private func checkNotLocked(_ user: UserRecord) throws(TwofaError) {
+    func checkNotLocked(_ user: UserRecord) throws(TwofaError) {
         let time = now
         if let until = user.lockedUntil, until > time {
             throw .lockedOut(user: user.name, retryAfter: until - time)
         }
     }
 
-    private func checkPassword(_ credentials: Credentials, user: UserRecord, store: any AccountStore, event: String)
+    func checkPassword(_ credentials: Credentials, user: UserRecord, store: any AccountStore, event: String)
         throws(TwofaError)
     {
         let password = try credentials.password()

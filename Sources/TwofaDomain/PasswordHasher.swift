@@ -47,6 +47,16 @@ public struct PasswordHasher: Sendable {
         !storedHash.hasPrefix(prefix)
     }
 
+    /// The hash's scheme by its prefix, for people: yescrypt, bcrypt, sha512crypt, …
+    public static func scheme(of hash: String) -> String {
+        let schemes: [(String, String)] = [
+            ("$y$", "yescrypt"), ("$gy$", "gost-yescrypt"), ("$7$", "scrypt"), ("$2", "bcrypt"),
+            ("$6$", "sha512crypt"), ("$5$", "sha256crypt"), ("$sha1$", "sha1crypt"), ("$md5", "sunmd5"),
+            ("$1$", "md5crypt"), ("$3$", "nthash"), ("_", "bsdicrypt"),
+        ]
+        return schemes.first { hash.hasPrefix($0.0) }?.1 ?? (hash.utf8.count == 13 ? "descrypt" : "unknown")
+    }
+
     /// Whether `storedHash` is a whole hash that libxcrypt can verify, judged without hashing
     /// (import checks thousands a second): libxcrypt's `crypt_checksalt` accepts its setting,
     /// and a hash part follows it. A bare word such as "garbage", which libxcrypt would read as

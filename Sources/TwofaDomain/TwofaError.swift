@@ -32,6 +32,7 @@ public enum TwofaError: Error, Equatable, Sendable {
     // 74: storage that cannot be read, written or trusted.
     case storage(path: String, reason: String)
     case keyFile(path: String, reason: String)
+    case file(path: String, reason: String)
 
     /// The one table: exit code and JSON error code of each case.
     public var exitCode: Int32 {
@@ -46,7 +47,7 @@ public enum TwofaError: Error, Equatable, Sendable {
             .invalidURI, .invalidOption, .invalidInput:
             65
         case .internalError: 70
-        case .storage, .keyFile: 74
+        case .storage, .keyFile, .file: 74
         }
     }
 
@@ -70,6 +71,7 @@ public enum TwofaError: Error, Equatable, Sendable {
         case .internalError: "internal_error"
         case .storage: "storage_error"
         case .keyFile: "key_file_error"
+        case .file: "file_error"
         }
     }
 
@@ -98,6 +100,8 @@ public enum TwofaError: Error, Equatable, Sendable {
             "database \(path): \(reason)"
         case .keyFile(let path, let reason):
             "key file \(path): \(reason)"
+        case .file(let path, let reason):
+            "\(path): \(reason)"
         }
     }
 

@@ -116,4 +116,6 @@ public protocol AccountStore: AnyObject {
     /// Whether any sealed secret is stored (then the key file must exist).
     func hasSealedSecrets() throws(TwofaError) -> Bool
     func appendAudit(_ event: AuditEvent) throws(TwofaError)
+    /// Many events through one prepared statement.
+    func appendAudit(_ events: [AuditEvent]) throws(TwofaError)
 }

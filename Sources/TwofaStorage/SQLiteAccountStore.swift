@@ -252,10 +252,16 @@ public final class SQLiteAccountStore: AccountStore {
     }
 
     public func appendAudit(_ event: AuditEvent) throws(TwofaError) {
-        try connection.prepare("INSERT INTO audit (at, event, user, ok, detail) VALUES (?, ?, ?, ?, ?)")
-            .bind(
+        try appendAudit([event])
+    }
+
+    public func appendAudit(_ events: [AuditEvent]) throws(TwofaError) {
+        let statement = try connection.prepare("INSERT INTO audit (at, event, user, ok, detail) VALUES (?, ?, ?, ?, ?)")
+        for event in events {
+            try statement.bind(
                 .integer(event.at), .text(event.event), event.user.map { .text($0) },
                 .integer(event.ok ? 1 : 0), event.detail.map { .text($0) }
             ).run()
+        }
     }
 }

@@ -96,6 +96,52 @@ public enum SecureFiles {
         }
     }
 
+    /// Any readable file's content (an import file, a google-authenticator state file); "-"
+    /// is standard input.
+    public static func readAll(_ path: String, maximumBytes: Int = 1 << 30) throws(TwofaError) -> [UInt8] {
+        let fd = path == "-" ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw .file(path: path, reason: "cannot read it (\(describe(errno)))") }
+        defer { if fd != STDIN_FILENO { close(fd) } }
+        var content = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let got = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if got < 0 {
+                if errno == EINTR { continue }
+                throw .file(path: path, reason: "cannot read it (\(describe(errno)))")
+            }
+            if got == 0 { break }
+            content += buffer[0..<got]
+            guard content.count <= maximumBytes else { throw .file(path: path, reason: "it is larger than \(maximumBytes) bytes") }
+        }
+        return content
+    }
+
+    /// Writes `content` to `path`, mode 0600, replacing a regular file of this user's but never
+    /// following a symlink: for files that hold secrets (an export, an enrolment's QR code).
+    public static func writePrivate(_ path: String, content: [UInt8]) throws(TwofaError) {
+        let makeError = { (reason: String) in TwofaError.file(path: path, reason: reason) }
+        let fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0o600)
+        guard fd >= 0 else {
+            throw makeError(errno == ELOOP ? "it is a symbolic link; refusing to follow it" : "cannot write it (\(describe(errno)))")
+        }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_uid == geteuid() else {
+            throw makeError("it is not a regular file of this user's")
+        }
+        guard fchmod(fd, 0o600) == 0, ftruncate(fd, 0) == 0 else { throw makeError("cannot write it (\(describe(errno)))") }
+        var written = 0
+        while written < content.count {
+            let result = content.withUnsafeBytes { write(fd, $0.baseAddress.map { $0 + written }, $0.count - written) }
+            if result < 0 {
+                if errno == EINTR { continue }
+                throw makeError("cannot write it (\(describe(errno)))")
+            }
+            written += result
+        }
+    }
+
     /// `mkdir -p` of the folder holding `path`, each folder it makes 0700.
     public static func createParentDirectories(
         of path: String, _ makeError: (String) -> TwofaError

@@ -41,9 +41,3 @@ struct Audit: ParsableCommand {
     }
 }
 
-extension String {
-    /// Left-aligned in a column of `width` characters.
-    func padding(_ width: Int) -> String {
-        count >= width ? self : self + String(repeating: " ", count: width - count)
-    }
-}

@@ -41,7 +41,7 @@ struct GlobalOptions: ParsableArguments {
 
     /// The password: from stdin with --password-stdin, else a no-echo prompt on a terminal
     /// (twice with `confirm`); anything else is a usage error.
-    func password(for user: String, confirm: Bool = false) throws(TwofaError) -> Password {
+    func password(for user: String, confirm: Bool = false, prompt: String? = nil) throws(TwofaError) -> Password {
         if passwordStdin {
             guard var line = try Terminal.readLine(limit: 4 * Password.maximumBytes, what: "the password") else {
                 throw .usage("--password-stdin: standard input is empty")
@@ -54,7 +54,7 @@ struct GlobalOptions: ParsableArguments {
                 ? "--json does not prompt: give the password with --password-stdin"
                 : "standard input is not a terminal: give the password with --password-stdin")
         }
-        var first = try Terminal.promptHidden("Password for \(user): ")
+        var first = try Terminal.promptHidden(prompt ?? "Password for \(user): ")
         defer { wipe(&first) }
         if confirm {
             var second = try Terminal.promptHidden("Repeat the password: ")

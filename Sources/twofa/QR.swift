@@ -1,23 +1,35 @@
 import ArgumentParser
 import TwofaAccounts
 import TwofaDomain
+import TwofaStorage
+
+/// Every way `qr` can draw: the text formats, and image files with --output.
+enum QRFormat: String, ExpressibleByArgument, CaseIterable {
+    case ansi, utf8, ascii, svg, png
+
+    var textFormat: QRTextFormat? { QRTextFormat(rawValue: rawValue) }
+}
 
 struct QR: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Draw a user's enrolment QR code again, or any text with --text.",
-        discussion: "A pending enrolment is drawn freely; an active one only after the password and a current code.")
+        discussion: "A pending enrolment is drawn freely; an active one only after the password and a current code. svg and png are written with --output (mode 0600: an enrolment's code holds its secret).")
 
     @OptionGroup var global: GlobalOptions
     @Argument(help: "The username.") var user: String?
     @Option(help: ArgumentHelp("Draw this text instead of a user's enrolment.", valueName: "text")) var text: String?
-    @Option(help: ArgumentHelp("ansi, utf8 or ascii (default: ansi on a terminal, else utf8).", valueName: "format"))
-    var format: QRTextFormat?
+    @Option(help: ArgumentHelp("ansi, utf8, ascii, svg or png (default: ansi on a terminal, else utf8).", valueName: "format"))
+    var format: QRFormat?
+    @Option(help: ArgumentHelp("Write to this file instead of standard output.", valueName: "file")) var output: String?
     @Flag(help: "Draw the light modules instead of the dark ones (utf8, ascii).") var invert = false
     @Option(help: ArgumentHelp("A current code, for an active enrolment.", valueName: "code")) var code: String?
 
     func validate() throws {
         guard (user == nil) != (text == nil) else {
             throw ValidationError(user == nil ? "give a USER or --text" : "give a USER or --text, not both")
+        }
+        if (format == .svg || format == .png) && output == nil {
+            throw ValidationError("--format \(format?.rawValue ?? "") writes an image file: give --output FILE")
         }
     }
 
@@ -29,9 +41,25 @@ struct QR: ParsableCommand {
             let name = user ?? ""
             content = try global.accounts().enrolment(name: name, credentials: global.credentials(for: name, code: code)).uri.string
         }
-        let drawing = QRRenderer.render(try QRCode(encoding: content), format: format ?? defaultQRFormat(), invert: invert)
-        Output.result(.object([("qr", .string(drawing)), ("text", .string(content))]), text: drawing)
+        let qr = try QRCode(encoding: content)
+        let chosen = format ?? QRFormat(rawValue: defaultQRFormat().rawValue) ?? .utf8
+        var bytes: [UInt8]
+        switch chosen {
+        case .svg: bytes = Array(QRImage.svg(qr).utf8)
+        case .png: bytes = try QRImage.png(qr)
+        case .ansi, .utf8, .ascii:
+            bytes = Array(QRRenderer.render(qr, format: chosen.textFormat ?? .utf8, invert: invert).utf8)
+        }
+        defer { wipe(&bytes) }
+        if let output {
+            try SecureFiles.writePrivate(output, content: bytes)
+            Output.result(
+                .object([("output", .string(output)), ("format", .string(chosen.rawValue))]),
+                text: "Wrote the QR code to \(output).")
+        } else {
+            Output.result(
+                .object([("qr", .string(String(decoding: bytes, as: UTF8.self))), ("text", .string(content))]),
+                text: String(decoding: bytes, as: UTF8.self))
+        }
     }
 }
-
-extension QRTextFormat: ExpressibleByArgument {}

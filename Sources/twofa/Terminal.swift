@@ -11,6 +11,7 @@ import Musl
 enum Terminal {
     static var stdinIsTTY: Bool { isatty(STDIN_FILENO) == 1 }
     static var stdoutIsTTY: Bool { isatty(STDOUT_FILENO) == 1 }
+    static var stderrIsTTY: Bool { isatty(STDERR_FILENO) == 1 }
 
     static func environment(_ name: String) -> String? {
         guard let value = getenv(name) else { return nil }

@@ -21,7 +21,8 @@ struct Twofa: ParsableCommand {
         version: version,
         subcommands: [
             Register.self, Login.self, EnableTwoFactor.self, Verify.self, Disable.self, QR.self, Code.self,
-            BackupCodesCommand.self, Unlock.self, Audit.self,
+            BackupCodesCommand.self, Unlock.self, Passwd.self, List.self, Show.self, Delete.self, Audit.self,
+            Export.self, Import.self,
         ]
     )
 }

@@ -1,0 +1,107 @@
+import ArgumentParser
+import TwofaAccounts
+import TwofaDomain
+import TwofaStorage
+
+struct Export: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write every account as JSON Lines, secrets decrypted: protect the file as the key file.",
+        discussion: "Refuses to write to a terminal. --output writes a file of mode 0600 (never through a symlink).")
+
+    @OptionGroup var global: GlobalOptions
+    @Option(help: ArgumentHelp("The file to write (default: standard output).", valueName: "file")) var output: String?
+
+    func run() throws {
+        if output == nil && Terminal.stdoutIsTTY {
+            throw TwofaError.usage("export writes secrets: redirect standard output or use --output FILE")
+        }
+        let accounts = try global.accounts().exportAccounts()
+        var text = ""
+        for account in accounts { text += account.jsonLine + "\n" }
+        if let output {
+            var bytes = Array(text.utf8)
+            defer { wipe(&bytes) }
+            try SecureFiles.writePrivate(output, content: bytes)
+            Output.note("Exported \(accounts.count) accounts to \(output).")
+        } else {
+            print(text, terminator: "")
+        }
+    }
+}
+
+struct Import: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create accounts from export's JSON Lines or a CSV file, all or nothing; or take a google-authenticator file for one user.",
+        discussion: """
+            CSV has a header row with the columns user,password_hash,totp_secret,totp_algorithm,totp_digits,totp_period \
+            (any order; all but user and password_hash optional). Password hashes in any crypt(3) format libxcrypt \
+            verifies are kept and rehashed to yescrypt at the next successful login.
+            """)
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: ArgumentHelp("The file to read; - is standard input.", valueName: "file")) var file: String?
+    @Option(help: "jsonl or csv (default: csv for a .csv file, else jsonl).") var format: ImportFormat?
+    @Flag(help: "Check everything; write nothing.") var dryRun = false
+    @Option(help: ArgumentHelp("A google-authenticator state file to take for --user.", valueName: "file"))
+    var googleAuthenticator: String?
+    @Option(help: ArgumentHelp("The existing user who takes the google-authenticator file.", valueName: "user"))
+    var user: String?
+    @Option(help: ArgumentHelp("The issuer for a google-authenticator import (default: $TWOFA_ISSUER, else the host name).", valueName: "name"))
+    var issuer: String?
+
+    func validate() throws {
+        if googleAuthenticator != nil {
+            guard user != nil, file == nil, format == nil else {
+                throw ValidationError("--google-authenticator FILE takes --user USER and no other file or --format")
+            }
+        } else {
+            guard file != nil else { throw ValidationError("give the FILE to import (- for standard input)") }
+            guard user == nil, issuer == nil else { throw ValidationError("--user and --issuer go with --google-authenticator") }
+        }
+    }
+
+    func run() throws {
+        let accounts = try global.accounts()
+        if let path = googleAuthenticator, let user {
+            let parsed = try GoogleAuthenticatorFile(parsing: try SecureFiles.readAll(path))
+            try accounts.importGoogleAuthenticator(
+                parsed, name: user, issuer: issuer ?? Terminal.environment("TWOFA_ISSUER") ?? hostName())
+            let name = user.lowercased()
+            Output.result(
+                .object([("user", .string(name)), ("two_factor", .bool(true))]),
+                text: "Two-factor authentication is on for \(name), with the google-authenticator secret and \(parsed.scratchCodes.count) scratch codes as backup codes.")
+            return
+        }
+        let path = file ?? "-"
+        let content = try SecureFiles.readAll(path)
+        let records = try ImportParser.parse(
+            content, format: format ?? (path == "-" ? .jsonl : ImportFormat.guess(path: path)), now: SystemClock().now())
+        let bar = ProgressBar(enabled: !global.json && Terminal.stderrIsTTY)
+        let count = try accounts.importAccounts(records, dryRun: dryRun, source: path == "-" ? "stdin" : path) {
+            bar.update($0, of: $1)
+        }
+        bar.finish()
+        Output.result(
+            .object([("imported", .int(dryRun ? 0 : count))] + (dryRun ? [("checked", .int(count))] : [])),
+            text: dryRun ? "Checked \(count) accounts; nothing was written (--dry-run)." : "Imported \(count) accounts.")
+    }
+}
+
+extension ImportFormat: ExpressibleByArgument {}
+
+/// `[#####     ]  4000/10000` on stderr, redrawn in place; only on a terminal.
+struct ProgressBar {
+    let enabled: Bool
+
+    func update(_ done: Int, of total: Int) {
+        guard enabled, total > 0 else { return }
+        let width = 30
+        let filled = done * width / total
+        Output.writeStandardError(
+            "\r[" + String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled) + "]  \(done)/\(total)")
+    }
+
+    func finish() {
+        if enabled { Output.writeStandardError("\n") }
+    }
+}
