@@ -23,7 +23,7 @@ struct Audit: ParsableCommand {
         let events = try global.accounts().auditEvents(user: user, since: sinceTime, limit: limit)
         if global.json {
             for event in events {
-                print(JSON.object([
+                Output.line(JSON.object([
                     ("at", .string(Timestamp.format(event.at))), ("event", .string(event.event)),
                     ("user", event.user.map { .string($0) } ?? .null), ("ok", .bool(event.ok)),
                     ("detail", event.detail.map { .string($0) } ?? .null),
@@ -36,7 +36,7 @@ struct Audit: ParsableCommand {
             let user = event.user ?? "-"
             let line = Timestamp.format(event.at) + "  " + (event.ok ? "ok  " : "FAIL") + "  "
                 + event.event.padding(12) + "  " + user.padding(userWidth) + "  " + (event.detail ?? "")
-            print(line.trimmingASCIIWhitespace())
+            Output.line(line.trimmingASCIIWhitespace())
         }
     }
 }

@@ -16,19 +16,39 @@ struct Code: ParsableCommand {
     @Option(help: ArgumentHelp("With --secret-stdin: seconds per code (default: 30).", valueName: "seconds"))
     var period: Int64?
 
-    func validate() throws {
+    var request: CodeRequest {
+        CodeRequest(
+            global: global.plain, user: user, secretStdin: secretStdin, uriStdin: uriStdin, at: at,
+            algorithm: algorithm, digits: digits, period: period)
+    }
+
+    func validate() throws { try asValidationError { () throws(TwofaError) in try request.validate() } }
+    func run() throws { try request.run() }
+}
+
+/// What `code` does, apart from reading its arguments (shared with the fast path).
+struct CodeRequest {
+    var global: Global
+    var user: String?
+    var secretStdin = false
+    var uriStdin = false
+    var at: Int64?
+    var algorithm: OTPAlgorithm?
+    var digits: Int?
+    var period: Int64?
+
+    func validate() throws(TwofaError) {
         let sources = (user != nil ? 1 : 0) + (secretStdin ? 1 : 0) + (uriStdin ? 1 : 0)
-        guard sources == 1 else { throw ValidationError("give exactly one of USER, --secret-stdin, --uri-stdin") }
+        guard sources == 1 else { throw .usage("give exactly one of USER, --secret-stdin, --uri-stdin") }
         if !secretStdin && (algorithm != nil || digits != nil || period != nil) {
-            throw ValidationError("--algorithm, --digits and --period go with --secret-stdin (a URI or a user's enrolment has its own)")
+            throw .usage("--algorithm, --digits and --period go with --secret-stdin (a URI or a user's enrolment has its own)")
         }
     }
 
-    func run() throws {
-        let time = at
+    func run() throws(TwofaError) {
         let result: GeneratedCode
         if let user {
-            result = try global.accounts().currentCode(name: user, at: time)
+            result = try global.accounts().currentCode(name: user, at: at)
         } else {
             var input = try Terminal.readAll(limit: 8192, what: secretStdin ? "the secret" : "the URI")
             defer { wipe(&input) }
@@ -37,11 +57,9 @@ struct Code: ParsableCommand {
             var parameters = TOTPParameters(algorithm: algorithm ?? .sha1, digits: digits ?? 6, period: period ?? 30)
             if secretStdin {
                 guard parameters.digits == 6 || parameters.digits == 8 else {
-                    throw TwofaError.invalidOption("--digits must be 6 or 8")
+                    throw .invalidOption("--digits must be 6 or 8")
                 }
-                guard parameters.period > 0 else {
-                    throw TwofaError.invalidOption("--period must be a positive number of seconds")
-                }
+                guard parameters.period > 0 else { throw .invalidOption("--period must be a positive number of seconds") }
                 secret = try Base32.decode(text)
             } else {
                 let uri = try OTPAuthURI(parsing: text)
@@ -49,7 +67,7 @@ struct Code: ParsableCommand {
                 parameters = uri.parameters
             }
             defer { wipe(&secret) }
-            result = try Accounts.code(secret: secret, parameters: parameters, at: time ?? SystemClock().now())
+            result = try Accounts.code(secret: secret, parameters: parameters, at: at ?? SystemClock().now())
         }
         Output.result(
             .object([("code", .string(result.code)), ("expires_in", .int(result.expiresIn))]), text: result.code)

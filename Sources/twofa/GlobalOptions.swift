@@ -8,8 +8,22 @@ import Glibc
 import Musl
 #endif
 
-/// The options every subcommand takes.
-struct GlobalOptions: ParsableArguments {
+/// The options every subcommand takes, and what follows from them.
+protocol GlobalSettings {
+    var db: String? { get }
+    var json: Bool { get }
+    var passwordStdin: Bool { get }
+}
+
+/// The global options as plain values, for the fast path that skips argument parsing.
+struct Global: GlobalSettings {
+    var db: String?
+    var json = false
+    var passwordStdin = false
+}
+
+/// The options every subcommand takes, as swift-argument-parser reads them.
+struct GlobalOptions: ParsableArguments, GlobalSettings {
     @Option(name: .long, help: ArgumentHelp(
         "The database file (default: $TWOFA_DB, else $XDG_DATA_HOME/twofa/twofa.db).", valueName: "path"))
     var db: String?
@@ -20,6 +34,10 @@ struct GlobalOptions: ParsableArguments {
     @Flag(name: .long, help: "Read the password from the first line of standard input.")
     var passwordStdin = false
 
+    var plain: Global { Global(db: db, json: json, passwordStdin: passwordStdin) }
+}
+
+extension GlobalSettings {
     /// --db, else $TWOFA_DB, else $XDG_DATA_HOME/twofa/twofa.db, else ~/.local/share/twofa/twofa.db.
     func databasePath() throws(TwofaError) -> String {
         if let db { return db }
@@ -76,4 +94,10 @@ struct GlobalOptions: ParsableArguments {
             password: { () throws(TwofaError) in try password(for: user) },
             code: { () throws(TwofaError) in try code(given, for: user) })
     }
+}
+
+/// Runs shared validation for swift-argument-parser, which reports a `ValidationError` as a
+/// usage error (exit 64) but wraps any other error.
+func asValidationError(_ check: () throws(TwofaError) -> Void) throws {
+    do { try check() } catch { throw ValidationError(error.message) }
 }

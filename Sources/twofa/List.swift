@@ -22,7 +22,7 @@ struct List: ParsableCommand {
     func run() throws {
         let users = try global.accounts().listUsers()
         if global.json {
-            print(JSON.array(users.map { .object(userFields($0)) }).serialized)
+            Output.line(JSON.array(users.map { .object(userFields($0)) }).serialized)
             return
         }
         guard !users.isEmpty else {
@@ -30,9 +30,9 @@ struct List: ParsableCommand {
             return
         }
         let width = max(4, users.map(\.user.count).max() ?? 0)
-        print("USER".padding(width) + "  CREATED               2FA      LOCKED  LAST LOGIN")
+        Output.line("USER".padding(width) + "  CREATED               2FA      LOCKED  LAST LOGIN")
         for user in users {
-            print(
+            Output.line(
                 user.user.padding(width) + "  " + Timestamp.format(user.createdAt) + "  "
                     + user.twoFactor.rawValue.padding(7) + "  " + (user.locked ? "yes" : "no").padding(6) + "  "
                     + (user.lastLoginAt.map(Timestamp.format) ?? "never"))

@@ -10,7 +10,16 @@ struct Login: ParsableCommand {
     @Argument(help: "The username.") var user: String
     @Option(help: ArgumentHelp("The current code (prompted for on a terminal).", valueName: "code")) var code: String?
 
-    func run() throws {
+    func run() throws { try LoginRequest(global: global.plain, user: user, code: code).run() }
+}
+
+/// What `login` does, apart from reading its arguments (shared with the fast path).
+struct LoginRequest {
+    var global: Global
+    var user: String
+    var code: String?
+
+    func run() throws(TwofaError) {
         let result = try global.accounts().login(name: user, credentials: global.credentials(for: user, code: code))
         Output.result(
             .object([

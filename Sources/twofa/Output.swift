@@ -14,11 +14,33 @@ enum Output {
     /// Prints a result: `object` with --json, else `text` (nothing when it is empty).
     static func result(_ object: JSON, text: @autoclosure () -> String) {
         if json {
-            print(object.serialized)
+            line(object.serialized)
         } else {
             let text = text()
-            if !text.isEmpty { print(text, terminator: text.hasSuffix("\n") ? "" : "\n") }
+            if !text.isEmpty { line(text.hasSuffix("\n") ? String(text.dropLast()) : text) }
         }
+    }
+
+    /// stdout, buffered here and written with write(2): no stdio, and no `print`, whose
+    /// `Any` arguments cost dynamic casts that scan every protocol conformance in the binary.
+    nonisolated(unsafe) private static var pending: [UInt8] = []
+
+    static func line(_ text: String) {
+        pending.append(contentsOf: text.utf8)
+        pending.append(UInt8(ascii: "\n"))
+        if pending.count > 1 << 16 { flush() }
+    }
+
+    /// Text as it is, without a newline added.
+    static func raw(_ text: String) {
+        pending.append(contentsOf: text.utf8)
+        if pending.count > 1 << 16 { flush() }
+    }
+
+    static func flush() {
+        guard !pending.isEmpty else { return }
+        writeAll(STDOUT_FILENO, pending)
+        pending.removeAll(keepingCapacity: true)
     }
 
     /// A line for a person on stderr (never in JSON mode, where stdout carries one object).
@@ -39,18 +61,18 @@ enum Output {
     }
 
     static func finish(status: Int32) -> Never {
-        fflush(nil)
+        flush()
         exit(status)
     }
 
     static func writeStandardError(_ text: String) {
-        fflush(nil)
-        writeAll(STDERR_FILENO, text)
+        flush()
+        writeAll(STDERR_FILENO, Array(text.utf8))
     }
 
-    /// write(2) until all of `text` is out (stderr is unbuffered; no stdio stream involved).
-    static func writeAll(_ fd: Int32, _ text: String) {
-        var bytes = Array(text.utf8)
+    /// write(2) until all of `bytes` are out.
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) {
+        var bytes = bytes
         var offset = 0
         while offset < bytes.count {
             let written = bytes.withUnsafeMutableBytes { buffer in

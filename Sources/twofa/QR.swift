@@ -24,16 +24,34 @@ struct QR: ParsableCommand {
     @Flag(help: "Draw the light modules instead of the dark ones (utf8, ascii).") var invert = false
     @Option(help: ArgumentHelp("A current code, for an active enrolment.", valueName: "code")) var code: String?
 
-    func validate() throws {
+    var request: QRRequest {
+        QRRequest(global: global.plain, user: user, text: text, format: format, output: output, invert: invert, code: code)
+    }
+
+    func validate() throws { try asValidationError { () throws(TwofaError) in try request.validate() } }
+    func run() throws { try request.run() }
+}
+
+/// What `qr` does, apart from reading its arguments (shared with the fast path).
+struct QRRequest {
+    var global: Global
+    var user: String?
+    var text: String?
+    var format: QRFormat?
+    var output: String?
+    var invert = false
+    var code: String?
+
+    func validate() throws(TwofaError) {
         guard (user == nil) != (text == nil) else {
-            throw ValidationError(user == nil ? "give a USER or --text" : "give a USER or --text, not both")
+            throw .usage(user == nil ? "give a USER or --text" : "give a USER or --text, not both")
         }
         if (format == .svg || format == .png) && output == nil {
-            throw ValidationError("--format \(format?.rawValue ?? "") writes an image file: give --output FILE")
+            throw .usage("--format \(format?.rawValue ?? "") writes an image file: give --output FILE")
         }
     }
 
-    func run() throws {
+    func run() throws(TwofaError) {
         let content: String
         if let text {
             content = text

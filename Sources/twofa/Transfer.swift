@@ -24,7 +24,7 @@ struct Export: ParsableCommand {
             try SecureFiles.writePrivate(output, content: bytes)
             Output.note("Exported \(accounts.count) accounts to \(output).")
         } else {
-            print(text, terminator: "")
+            Output.raw(text)
         }
     }
 }

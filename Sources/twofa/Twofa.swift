@@ -36,6 +36,11 @@ enum Main {
         let arguments = hoistGlobalOptions(Array(CommandLine.arguments.dropFirst()))
         Output.json = arguments.prefix(while: { $0 != "--" }).contains("--json")
         do {
+            if try FastPath.run(arguments) { Output.finish(status: 0) }
+        } catch {
+            Output.fail(error)
+        }
+        do {
             var command = try Twofa.parseAsRoot(arguments)
             try command.run()
             Output.finish(status: 0)
@@ -45,7 +50,7 @@ enum Main {
             let code = Twofa.exitCode(for: error)
             if code == .success {
                 // --help, --version and the like.
-                print(Twofa.fullMessage(for: error))
+                Output.line(Twofa.fullMessage(for: error))
                 Output.finish(status: 0)
             }
             let message = Twofa.message(for: error).split(separator: "\n").first.map(String.init) ?? "usage error"

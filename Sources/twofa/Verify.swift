@@ -10,9 +10,18 @@ struct Verify: ParsableCommand {
     @Argument(help: "The username.") var user: String
     @Option(help: ArgumentHelp("The code (prompted for on a terminal).", valueName: "code")) var code: String?
 
-    func run() throws {
+    func run() throws { try VerifyRequest(global: global.plain, user: user, code: code).run() }
+}
+
+/// What `verify` does, apart from reading its arguments (shared with the fast path).
+struct VerifyRequest {
+    var global: Global
+    var user: String
+    var code: String?
+
+    func run() throws(TwofaError) {
         guard let given = try global.code(code, for: user) else {
-            throw TwofaError.usage("give the code with --code (standard input is not a terminal)")
+            throw .usage("give the code with --code (standard input is not a terminal)")
         }
         let result = try global.accounts().verify(name: user, code: given)
         var json: [(String, JSON)] = [

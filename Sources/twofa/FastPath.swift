@@ -1,0 +1,107 @@
+import TwofaDomain
+
+/// The commands scripts run thousands of times (`code`, `login`, `verify`, `qr`) in their
+/// plain forms, read without swift-argument-parser: its reflection and dynamic casts cost more
+/// than the rest of such a command (see benchmarks/run). Anything unusual (help, an unknown
+/// option, a value that does not parse, a failed validation) returns nil, and the full parser
+/// then reads the same words and gives its own answer, so both paths agree by construction on
+/// everything but the plain forms, and tests run those both ways.
+enum FastPath {
+    /// The words after `twofa`, split into flags, options and positionals, if every word is one
+    /// this command knows.
+    private struct Words {
+        var flags: Set<String> = []
+        var options: [String: String] = [:]
+        var positionals: [String] = []
+
+        init?(_ words: ArraySlice<String>, flags known: Set<String>, options: Set<String>, positionals most: Int) {
+            var index = words.startIndex
+            while index < words.endIndex {
+                let word = words[index]
+                index += 1
+                if word.hasPrefix("--") {
+                    var name = word
+                    var value: String?
+                    if let equals = word.firstIndex(of: "=") {
+                        name = String(word[..<equals])
+                        value = String(word[word.index(after: equals)...])
+                    }
+                    if known.contains(name), value == nil {
+                        guard flags.insert(name).inserted else { return nil }
+                    } else if options.contains(name) {
+                        if value == nil {
+                            guard index < words.endIndex, !words[index].hasPrefix("-") else { return nil }
+                            value = words[index]
+                            index += 1
+                        }
+                        guard self.options.updateValue(value ?? "", forKey: name) == nil else { return nil }
+                    } else {
+                        return nil
+                    }
+                } else if word.hasPrefix("-") || positionals.count == most {
+                    return nil
+                } else {
+                    positionals.append(word)
+                }
+            }
+        }
+
+        var global: Global {
+            Global(db: options["--db"], json: flags.contains("--json"), passwordStdin: flags.contains("--password-stdin"))
+        }
+    }
+
+    private static let globalFlags: Set<String> = ["--json", "--password-stdin"]
+    private static let globalOptions: Set<String> = ["--db"]
+
+    /// Runs the command if it is in a plain form; false to hand it to the full parser.
+    static func run(_ arguments: [String]) throws(TwofaError) -> Bool {
+        guard let command = arguments.first else { return false }
+        let rest = arguments.dropFirst()
+        switch command {
+        case "code":
+            guard let words = Words(
+                rest, flags: globalFlags.union(["--secret-stdin", "--uri-stdin"]),
+                options: globalOptions.union(["--at", "--algorithm", "--digits", "--period"]), positionals: 1)
+            else { return false }
+            var request = CodeRequest(
+                global: words.global, user: words.positionals.first, secretStdin: words.flags.contains("--secret-stdin"),
+                uriStdin: words.flags.contains("--uri-stdin"))
+            if let text = words.options["--at"] { guard let value = Int64(text) else { return false }; request.at = value }
+            if let text = words.options["--algorithm"] {
+                guard let value = OTPAlgorithm(rawValue: text) else { return false }
+                request.algorithm = value
+            }
+            if let text = words.options["--digits"] { guard let value = Int(text) else { return false }; request.digits = value }
+            if let text = words.options["--period"] { guard let value = Int64(text) else { return false }; request.period = value }
+            guard (try? request.validate()) != nil else { return false }
+            try request.run()
+        case "login", "verify":
+            guard let words = Words(rest, flags: globalFlags, options: globalOptions.union(["--code"]), positionals: 1),
+                let user = words.positionals.first
+            else { return false }
+            if command == "login" {
+                try LoginRequest(global: words.global, user: user, code: words.options["--code"]).run()
+            } else {
+                try VerifyRequest(global: words.global, user: user, code: words.options["--code"]).run()
+            }
+        case "qr":
+            guard let words = Words(
+                rest, flags: globalFlags.union(["--invert"]),
+                options: globalOptions.union(["--text", "--format", "--output", "--code"]), positionals: 1)
+            else { return false }
+            var request = QRRequest(
+                global: words.global, user: words.positionals.first, text: words.options["--text"],
+                output: words.options["--output"], invert: words.flags.contains("--invert"), code: words.options["--code"])
+            if let text = words.options["--format"] {
+                guard let value = QRFormat(rawValue: text) else { return false }
+                request.format = value
+            }
+            guard (try? request.validate()) != nil else { return false }
+            try request.run()
+        default:
+            return false
+        }
+        return true
+    }
+}
