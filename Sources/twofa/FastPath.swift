@@ -8,13 +8,16 @@ import TwofaDomain
 /// everything but the plain forms, and tests run those both ways.
 enum FastPath {
     /// The words after `twofa`, split into flags, options and positionals, if every word is one
-    /// this command knows.
+    /// this command knows. Arrays, not Set or Dictionary: their generic metadata would cost
+    /// runtime conformance look-ups (String: Hashable), each a scan of the whole binary's
+    /// conformance records, more than these few linear searches.
     private struct Words {
-        var flags: Set<String> = []
-        var options: [String: String] = [:]
+        var flags: [String] = []
+        var optionNames: [String] = []
+        var optionValues: [String] = []
         var positionals: [String] = []
 
-        init?(_ words: ArraySlice<String>, flags known: Set<String>, options: Set<String>, positionals most: Int) {
+        init?(_ words: ArraySlice<String>, flags known: [String], options: [String], positionals most: Int) {
             var index = words.startIndex
             while index < words.endIndex {
                 let word = words[index]
@@ -27,14 +30,17 @@ enum FastPath {
                         value = String(word[word.index(after: equals)...])
                     }
                     if known.contains(name), value == nil {
-                        guard flags.insert(name).inserted else { return nil }
+                        guard !flags.contains(name) else { return nil }
+                        flags.append(name)
                     } else if options.contains(name) {
                         if value == nil {
                             guard index < words.endIndex, !words[index].hasPrefix("-") else { return nil }
                             value = words[index]
                             index += 1
                         }
-                        guard self.options.updateValue(value ?? "", forKey: name) == nil else { return nil }
+                        guard !optionNames.contains(name) else { return nil }
+                        optionNames.append(name)
+                        optionValues.append(value ?? "")
                     } else {
                         return nil
                     }
@@ -46,13 +52,17 @@ enum FastPath {
             }
         }
 
+        func option(_ name: String) -> String? {
+            optionNames.firstIndex(of: name).map { optionValues[$0] }
+        }
+
         var global: Global {
-            Global(db: options["--db"], json: flags.contains("--json"), passwordStdin: flags.contains("--password-stdin"))
+            Global(db: option("--db"), json: flags.contains("--json"), passwordStdin: flags.contains("--password-stdin"))
         }
     }
 
-    private static let globalFlags: Set<String> = ["--json", "--password-stdin"]
-    private static let globalOptions: Set<String> = ["--db"]
+    private static let globalFlags = ["--json", "--password-stdin"]
+    private static let globalOptions = ["--db"]
 
     /// Runs the command if it is in a plain form; false to hand it to the full parser.
     static func run(_ arguments: [String]) throws(TwofaError) -> Bool {
@@ -61,39 +71,39 @@ enum FastPath {
         switch command {
         case "code":
             guard let words = Words(
-                rest, flags: globalFlags.union(["--secret-stdin", "--uri-stdin"]),
-                options: globalOptions.union(["--at", "--algorithm", "--digits", "--period"]), positionals: 1)
+                rest, flags: globalFlags + ["--secret-stdin", "--uri-stdin"],
+                options: globalOptions + ["--at", "--algorithm", "--digits", "--period"], positionals: 1)
             else { return false }
             var request = CodeRequest(
                 global: words.global, user: words.positionals.first, secretStdin: words.flags.contains("--secret-stdin"),
                 uriStdin: words.flags.contains("--uri-stdin"))
-            if let text = words.options["--at"] { guard let value = Int64(text) else { return false }; request.at = value }
-            if let text = words.options["--algorithm"] {
+            if let text = words.option("--at") { guard let value = Int64(text) else { return false }; request.at = value }
+            if let text = words.option("--algorithm") {
                 guard let value = OTPAlgorithm(rawValue: text) else { return false }
                 request.algorithm = value
             }
-            if let text = words.options["--digits"] { guard let value = Int(text) else { return false }; request.digits = value }
-            if let text = words.options["--period"] { guard let value = Int64(text) else { return false }; request.period = value }
+            if let text = words.option("--digits") { guard let value = Int(text) else { return false }; request.digits = value }
+            if let text = words.option("--period") { guard let value = Int64(text) else { return false }; request.period = value }
             guard (try? request.validate()) != nil else { return false }
             try request.run()
         case "login", "verify":
-            guard let words = Words(rest, flags: globalFlags, options: globalOptions.union(["--code"]), positionals: 1),
+            guard let words = Words(rest, flags: globalFlags, options: globalOptions + ["--code"], positionals: 1),
                 let user = words.positionals.first
             else { return false }
             if command == "login" {
-                try LoginRequest(global: words.global, user: user, code: words.options["--code"]).run()
+                try LoginRequest(global: words.global, user: user, code: words.option("--code")).run()
             } else {
-                try VerifyRequest(global: words.global, user: user, code: words.options["--code"]).run()
+                try VerifyRequest(global: words.global, user: user, code: words.option("--code")).run()
             }
         case "qr":
             guard let words = Words(
-                rest, flags: globalFlags.union(["--invert"]),
-                options: globalOptions.union(["--text", "--format", "--output", "--code"]), positionals: 1)
+                rest, flags: globalFlags + ["--invert"],
+                options: globalOptions + ["--text", "--format", "--output", "--code"], positionals: 1)
             else { return false }
             var request = QRRequest(
-                global: words.global, user: words.positionals.first, text: words.options["--text"],
-                output: words.options["--output"], invert: words.flags.contains("--invert"), code: words.options["--code"])
-            if let text = words.options["--format"] {
+                global: words.global, user: words.positionals.first, text: words.option("--text"),
+                output: words.option("--output"), invert: words.flags.contains("--invert"), code: words.option("--code"))
+            if let text = words.option("--format") {
                 guard let value = QRFormat(rawValue: text) else { return false }
                 request.format = value
             }
