@@ -62,6 +62,9 @@ let package = Package(
 
         .testTarget(name: "TwofaDomainTests", dependencies: ["TwofaDomain"]),
         .testTarget(name: "TwofaAccountsTests", dependencies: ["TwofaAccounts", "TwofaStorage", "TwofaDomain"]),
-        .testTarget(name: "TwofaCLITests", dependencies: ["twofa", "TwofaDomain", "TwofaStorage"]),
+        .testTarget(
+            name: "TwofaCLITests", dependencies: ["twofa", "TwofaDomain", "TwofaStorage"],
+            // A version-1 database and its key file, opened by the migration test.
+            exclude: ["Fixtures"]),
     ]
 )

@@ -40,6 +40,10 @@ enum Schema {
         ) STRICT;
         CREATE INDEX audit_by_user ON audit (user, id);
         """,
+        // 1 → 2: `audit --since` reads by time.
+        """
+        CREATE INDEX audit_by_time ON audit (at);
+        """,
     ]
 
     static var currentVersion: Int { migrations.count }

@@ -78,6 +78,8 @@ let defaultPassword = "a long passphrase 42"
 func runProcess(_ path: String, _ arguments: [String], stdin: Data? = nil, environment: [String: String]? = nil)
     throws -> TwofaRun
 {
+    // A child that stops reading early (a refused 1 MB password) must not kill the tests.
+    signal(SIGPIPE, SIG_IGN)
     let process = Process()
     process.executableURL = URL(fileURLWithPath: path)
     process.arguments = arguments
