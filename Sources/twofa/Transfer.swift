@@ -22,7 +22,9 @@ struct Export: ParsableCommand {
             var bytes = Array(text.utf8)
             defer { wipe(&bytes) }
             try SecureFiles.writePrivate(output, content: bytes)
-            Output.note("Exported \(accounts.count) accounts to \(output).")
+            Output.result(
+                .object([("exported", .int(accounts.count)), ("output", .string(output))]),
+                text: "Exported \(counted(accounts.count, "account")) to \(output).")
         } else {
             Output.raw(text)
         }
@@ -83,7 +85,9 @@ struct Import: ParsableCommand {
         bar.finish()
         Output.result(
             .object([("imported", .int(dryRun ? 0 : count))] + (dryRun ? [("checked", .int(count))] : [])),
-            text: dryRun ? "Checked \(count) accounts; nothing was written (--dry-run)." : "Imported \(count) accounts.")
+            text: dryRun
+                ? "Checked \(counted(count, "account")); nothing was written (--dry-run)."
+                : "Imported \(counted(count, "account")).")
     }
 }
 
