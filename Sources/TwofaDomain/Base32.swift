@@ -8,6 +8,11 @@ public enum Base32 {
 
     /// Upper case, no padding (the form otpauth URIs and JSON output use).
     public static func encode(_ bytes: [UInt8]) -> String {
+        String(decoding: encode(bytes, alphabet: alphabet), as: UTF8.self)
+    }
+
+    /// Five bits a character, most significant first, in any 32-letter alphabet.
+    static func encode(_ bytes: [UInt8], alphabet: [UInt8]) -> [UInt8] {
         var out = [UInt8]()
         out.reserveCapacity((bytes.count * 8 + 4) / 5)
         var buffer: UInt32 = 0
@@ -23,14 +28,14 @@ public enum Base32 {
         if bits > 0 {
             out.append(alphabet[Int((buffer << UInt32(5 - bits)) & 31)])
         }
-        return String(decoding: out, as: UTF8.self)
+        return out
     }
 
     /// The secret in groups of four for a person to type.
-    public static func grouped(_ encoded: String) -> String {
+    public static func grouped(_ encoded: String, separator: Character = " ") -> String {
         var out = ""
         for (index, character) in encoded.enumerated() {
-            if index > 0 && index % 4 == 0 { out.append(" ") }
+            if index > 0 && index % 4 == 0 { out.append(separator) }
             out.append(character)
         }
         return out

@@ -209,23 +209,8 @@ public enum BackupCodes {
         for _ in 0..<count {
             var bytes = try random.bytes(10)
             defer { wipe(&bytes) }
-            var characters = [UInt8]()
-            var buffer: UInt32 = 0
-            var bits = 0
-            for byte in bytes {
-                buffer = (buffer << 8) | UInt32(byte)
-                bits += 8
-                while bits >= 5 {
-                    bits -= 5
-                    characters.append(alphabet[Int((buffer >> UInt32(bits)) & 31)])
-                }
-            }
-            var grouped = [UInt8]()
-            for (index, character) in characters.enumerated() {
-                if index > 0 && index % 4 == 0 { grouped.append(UInt8(ascii: "-")) }
-                grouped.append(character)
-            }
-            codes.append(String(decoding: grouped, as: UTF8.self))
+            let characters = String(decoding: Base32.encode(bytes, alphabet: alphabet), as: UTF8.self)
+            codes.append(Base32.grouped(characters, separator: "-"))
         }
         return codes
     }

@@ -8,6 +8,42 @@ import TwofaDomain
 /// Files that hold secrets: opened without following symlinks, checked through the descriptor
 /// (not the path, the class of CVE-2024-47191), created 0600 in folders created 0700.
 public enum SecureFiles {
+    /// write(2) until all of `bytes` are out; the errno that stopped it, or nil.
+    public static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Int32? {
+        var written = 0
+        while written < bytes.count {
+            let result = bytes.withUnsafeBytes { write(fd, $0.baseAddress.map { $0 + written }, $0.count - written) }
+            if result < 0 {
+                if errno == EINTR { continue }
+                return errno
+            }
+            written += result
+        }
+        return nil
+    }
+
+    /// read(2) to the end, or until more than `limit` bytes came (then `.tooLong`).
+    public enum ReadResult {
+        case bytes([UInt8])
+        case tooLong
+        case failed(Int32)
+    }
+
+    public static func readAll(_ fd: Int32, limit: Int) -> ReadResult {
+        var content = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: min(limit + 1, 1 << 16))
+        while true {
+            let got = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if got < 0 {
+                if errno == EINTR { continue }
+                return .failed(errno)
+            }
+            if got == 0 { return .bytes(content) }
+            content += buffer[0..<got]
+            if content.count > limit { return .tooLong }
+        }
+    }
+
     /// What is wrong with an open file that should be private to this user, or nil.
     static func problem(withDescriptor fd: Int32) -> String? {
         var info = stat()
@@ -50,22 +86,11 @@ public enum SecureFiles {
         }
         defer { close(fd) }
         if let problem = problem(withDescriptor: fd) { throw makeError(problem) }
-        var content = [UInt8](repeating: 0, count: maximumBytes + 1)
-        var total = 0
-        while total < content.count {
-            let got = content.withUnsafeMutableBytes { buffer in
-                Glibc.read(fd, buffer.baseAddress.map { $0 + total }, buffer.count - total)
-            }
-            if got < 0 {
-                if errno == EINTR { continue }
-                throw makeError("cannot read it (\(describe(errno)))")
-            }
-            if got == 0 { break }
-            total += got
+        switch readAll(fd, limit: maximumBytes) {
+        case .bytes(let content): return content
+        case .tooLong: throw makeError("it is larger than \(maximumBytes) bytes")
+        case .failed(let code): throw makeError("cannot read it (\(describe(code)))")
         }
-        guard total <= maximumBytes else { throw makeError("it is larger than \(maximumBytes) bytes") }
-        content.removeSubrange(total...)
-        return content
     }
 
     /// Creates `path` with `content`, mode 0600, failing if anything is already there (so a
@@ -76,19 +101,10 @@ public enum SecureFiles {
         try createParentDirectories(of: path, makeError)
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw makeError("cannot create it (\(describe(errno)))") }
-        var written = 0
-        while written < content.count {
-            let result = content.withUnsafeBytes { buffer in
-                write(fd, buffer.baseAddress.map { $0 + written }, buffer.count - written)
-            }
-            if result < 0 {
-                if errno == EINTR { continue }
-                let reason = describe(errno)
-                close(fd)
-                unlink(path)
-                throw makeError("cannot write it (\(reason))")
-            }
-            written += result
+        if let code = writeAll(fd, content) {
+            close(fd)
+            unlink(path)
+            throw makeError("cannot write it (\(describe(code)))")
         }
         guard fsync(fd) == 0, close(fd) == 0 else {
             unlink(path)
@@ -102,19 +118,11 @@ public enum SecureFiles {
         let fd = path == "-" ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw .file(path: path, reason: "cannot read it (\(describe(errno)))") }
         defer { if fd != STDIN_FILENO { close(fd) } }
-        var content = [UInt8]()
-        var buffer = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let got = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if got < 0 {
-                if errno == EINTR { continue }
-                throw .file(path: path, reason: "cannot read it (\(describe(errno)))")
-            }
-            if got == 0 { break }
-            content += buffer[0..<got]
-            guard content.count <= maximumBytes else { throw .file(path: path, reason: "it is larger than \(maximumBytes) bytes") }
+        switch readAll(fd, limit: maximumBytes) {
+        case .bytes(let content): return content
+        case .tooLong: throw .file(path: path, reason: "it is larger than \(maximumBytes) bytes")
+        case .failed(let code): throw .file(path: path, reason: "cannot read it (\(describe(code)))")
         }
-        return content
     }
 
     /// Writes `content` to `path`, mode 0600, replacing a regular file of this user's but never
@@ -131,15 +139,7 @@ public enum SecureFiles {
             throw makeError("it is not a regular file of this user's")
         }
         guard fchmod(fd, 0o600) == 0, ftruncate(fd, 0) == 0 else { throw makeError("cannot write it (\(describe(errno)))") }
-        var written = 0
-        while written < content.count {
-            let result = content.withUnsafeBytes { write(fd, $0.baseAddress.map { $0 + written }, $0.count - written) }
-            if result < 0 {
-                if errno == EINTR { continue }
-                throw makeError("cannot write it (\(describe(errno)))")
-            }
-            written += result
-        }
+        if let code = writeAll(fd, content) { throw makeError("cannot write it (\(describe(code)))") }
     }
 
     /// `mkdir -p` of the folder holding `path`, each folder it makes 0700.

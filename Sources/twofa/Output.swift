@@ -1,4 +1,5 @@
 import TwofaDomain
+import TwofaStorage
 
 #if canImport(Glibc)
 import Glibc
@@ -70,18 +71,8 @@ enum Output {
         writeAll(STDERR_FILENO, Array(text.utf8))
     }
 
-    /// write(2) until all of `bytes` are out.
     static func writeAll(_ fd: Int32, _ bytes: [UInt8]) {
-        var bytes = bytes
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes.withUnsafeMutableBytes { buffer in
-                write(fd, buffer.baseAddress.map { $0 + offset }, buffer.count - offset)
-            }
-            if written < 0 && errno == EINTR { continue }
-            if written <= 0 { return }
-            offset += written
-        }
+        _ = SecureFiles.writeAll(fd, bytes)
     }
 }
 

@@ -1,4 +1,5 @@
 import TwofaDomain
+import TwofaStorage
 
 #if canImport(Glibc)
 import Glibc
@@ -46,22 +47,11 @@ enum Terminal {
 
     /// All of stdin (for a secret or a URI), at most `limit` bytes.
     static func readAll(limit: Int, what: String) throws(TwofaError) -> [UInt8] {
-        var data = [UInt8](repeating: 0, count: limit + 1)
-        var total = 0
-        while total < data.count {
-            let got = data.withUnsafeMutableBytes { buffer in
-                read(STDIN_FILENO, buffer.baseAddress.map { $0 + total }, buffer.count - total)
-            }
-            if got < 0 {
-                if errno == EINTR { continue }
-                throw .invalidInput("cannot read \(what) from standard input")
-            }
-            if got == 0 { break }
-            total += got
+        switch SecureFiles.readAll(STDIN_FILENO, limit: limit) {
+        case .bytes(let content): return content
+        case .tooLong: throw .invalidInput("\(what) on standard input is longer than \(limit) bytes")
+        case .failed: throw .invalidInput("cannot read \(what) from standard input")
         }
-        guard total <= limit else { throw .invalidInput("\(what) on standard input is longer than \(limit) bytes") }
-        data.removeSubrange(total...)
-        return data
     }
 
     /// Asks on the terminal with echo off, and puts echo back even on Ctrl-C.
