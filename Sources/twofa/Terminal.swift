@@ -65,9 +65,11 @@ enum Terminal {
         quiet.c_lflag |= tcflag_t(ECHONL)
         EchoGuard.arm(saved)
         defer { EchoGuard.disarm() }
+        // Echo off before the prompt shows, and without flushing input: a password typed or
+        // pasted as soon as the prompt appears must be neither echoed nor dropped.
+        tcsetattr(STDIN_FILENO, TCSADRAIN, &quiet)
+        defer { tcsetattr(STDIN_FILENO, TCSADRAIN, &saved) }
         writePrompt(prompt)
-        tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet)
-        defer { tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved) }
         guard let line = try readLine(limit: 4 * Password.maximumBytes, what: "the password") else {
             throw .usage("no password given")
         }
@@ -96,7 +98,7 @@ private enum EchoGuard {
         armed = true
         for signal in [SIGINT, SIGTERM, SIGHUP, SIGQUIT] {
             Glibc.signal(signal) { received in
-                if EchoGuard.armed { tcsetattr(STDIN_FILENO, TCSAFLUSH, &EchoGuard.saved) }
+                if EchoGuard.armed { tcsetattr(STDIN_FILENO, TCSADRAIN, &EchoGuard.saved) }
                 Glibc.signal(received, SIG_DFL)
                 raise(received)
             }
