@@ -7,13 +7,14 @@ struct Code: ParsableCommand {
         abstract: "Print the current code of a secret or URI on stdin, or of a user's secret (as oathtool --totp does).")
 
     @OptionGroup var global: GlobalOptions
-    @Argument(help: "The user whose secret to use.") var user: String?
+    @Argument(help: "The user whose enrolment gives the code.") var user: String?
     @Flag(help: "Read a base32 secret from standard input.") var secretStdin = false
     @Flag(help: "Read an otpauth:// URI from standard input.") var uriStdin = false
     @Option(help: ArgumentHelp("The time, in UNIX seconds (default: now).", valueName: "unix-time")) var at: Int64?
-    @Option(help: "With --secret-stdin: the HMAC, sha1, sha256 or sha512 (default: sha1).") var algorithm: OTPAlgorithm?
-    @Option(help: "With --secret-stdin: 6 or 8 digits (default: 6).") var digits: Int?
-    @Option(help: ArgumentHelp("With --secret-stdin: seconds per code (default: 30).", valueName: "seconds"))
+    @Option(help: ArgumentHelp(onlyWithStdin("the HMAC, sha1, sha256 or sha512 (default: sha1)")))
+    var algorithm: OTPAlgorithm?
+    @Option(help: ArgumentHelp(onlyWithStdin("6 or 8 digits (default: 6)"))) var digits: Int?
+    @Option(help: ArgumentHelp(onlyWithStdin("seconds per code (default: 30)"), valueName: "seconds"))
     var period: Int64?
 
     var request: CodeRequest {
@@ -24,6 +25,11 @@ struct Code: ParsableCommand {
 
     func validate() throws { try asValidationError { () throws(TwofaError) in try request.validate() } }
     func run() throws { try request.run() }
+}
+
+/// Help for the options that only a base32 secret on standard input takes.
+private func onlyWithStdin(_ text: String) -> String {
+    "With --" + "secret-stdin: " + text + "."
 }
 
 /// What `code` does, apart from reading its arguments (shared with the fast path).
