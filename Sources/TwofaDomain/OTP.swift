@@ -31,16 +31,46 @@ public enum OTPAlgorithm: String, CaseIterable, Sendable {
         }
     }
 
+    /// HMAC (RFC 2104) of `message` under `key`.
     func mac(key: [UInt8], message: [UInt8]) -> [UInt8] {
-        let key = SymmetricKey(data: key)
         switch self {
-        case .sha1: return Array(HMAC<Insecure.SHA1>.authenticationCode(for: message, using: key))
-        case .sha256: return Array(HMAC<SHA256>.authenticationCode(for: message, using: key))
-        case .sha512: return Array(HMAC<SHA512>.authenticationCode(for: message, using: key))
+        case .sha1: return HMACConstruction.mac(Insecure.SHA1.self, blockSize: 64, key: key, message: message)
+        case .sha256: return HMACConstruction.mac(SHA256.self, blockSize: 64, key: key, message: message)
+        case .sha512: return HMACConstruction.mac(SHA512.self, blockSize: 128, key: key, message: message)
         }
     }
 }
 
+/// RFC 2104's HMAC over swift-crypto's hash functions: H((K ⊕ opad) ‖ H((K ⊕ ipad) ‖ m)).
+///
+/// swift-crypto's own `HMAC<H>` gives the same bytes (the tests compare the two on random
+/// keys and messages, and check RFC 2202 and RFC 4231 vectors), but as a generic type from
+/// another module it is instantiated at run time, and checking `H: HashFunction` scans every
+/// protocol conformance in the binary: a fifth of what `twofa code` executes. Called with the
+/// concrete hash types, this is specialised at compile time.
+enum HMACConstruction {
+    @inline(__always)
+    static func mac<H: HashFunction>(_ hash: H.Type, blockSize: Int, key: [UInt8], message: [UInt8]) -> [UInt8] {
+        var block = key.count > blockSize ? Array(H.hash(data: key)) : key
+        block += [UInt8](repeating: 0, count: blockSize - block.count)
+        defer { wipe(&block) }
+        var innerPad = block.map { $0 ^ 0x36 }
+        var outerPad = block.map { $0 ^ 0x5c }
+        defer {
+            wipe(&innerPad)
+            wipe(&outerPad)
+        }
+        var inner = H()
+        inner.update(data: innerPad)
+        inner.update(data: message)
+        var innerDigest = Array(inner.finalize())
+        defer { wipe(&innerDigest) }
+        var outer = H()
+        outer.update(data: outerPad)
+        outer.update(data: innerDigest)
+        return Array(outer.finalize())
+    }
+}
 /// 2FA states: `off`, `pending` (enrolled, not yet confirmed), `on`.
 public enum TwoFactorState: String, Sendable {
     case off, pending, on
