@@ -390,7 +390,7 @@ extension Accounts {
                 user: account.name, passwordHash: account.passwordHash, createdAt: account.createdAt, totp: totp,
                 backupCodeDigests: account.backupCodeDigests))
         }
-        try self.audit(store, "export", nil, ok: true, detail: "\(result.count) accounts")
+        try self.audit(store, "export", nil, ok: true, detail: result.count == 1 ? "1 account" : "\(result.count) accounts")
         return result
     }
 
