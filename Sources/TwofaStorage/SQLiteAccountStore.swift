@@ -124,26 +124,39 @@ public final class SQLiteAccountStore: AccountStore {
         }
     }
 
+    // The inserts single writes and import share; import prepares each once for every row.
+    private static let insertUserSQL =
+        "INSERT INTO users (name, password_hash, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+    private static let insertTOTPSQL = """
+        INSERT INTO totp (user_id, status, sealed_secret, algorithm, digits, period, issuer, last_step, created_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """
+    private static let insertCodeSQL = "INSERT OR IGNORE INTO backup_codes (user_id, code_hash) VALUES (?, ?)"
+
+    private func insertUser(_ statement: SQLiteStatement, name: String, passwordHash: String, createdAt: Int64)
+        throws(TwofaError) -> Int64
+    {
+        try statement.bind(.text(name), .text(passwordHash), .integer(createdAt)).run()
+        guard connection.changes == 1 else { throw .userExists(user: name) }
+        return connection.lastInsertRowID
+    }
+
+    private func insertTOTP(_ statement: SQLiteStatement, userID: Int64, _ totp: TOTPRecord) throws(TwofaError) {
+        try statement.bind(
+            .integer(userID), .text(totp.status.rawValue), .blob(totp.sealedSecret),
+            .text(totp.parameters.algorithm.rawValue), .int(totp.parameters.digits),
+            .integer(totp.parameters.period), totp.issuer.map { .text($0) },
+            totp.lastStep.map { .integer($0) }, .integer(totp.createdAt)
+        ).run()
+    }
+
     public func insertAccounts(_ accounts: [AccountRecord]) throws(TwofaError) {
-        let user = try connection.prepare(
-            "INSERT INTO users (name, password_hash, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
-        let totp = try connection.prepare("""
-            INSERT INTO totp (user_id, status, sealed_secret, algorithm, digits, period, issuer, last_step, created_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """)
-        let code = try connection.prepare("INSERT OR IGNORE INTO backup_codes (user_id, code_hash) VALUES (?, ?)")
+        let user = try connection.prepare(Self.insertUserSQL)
+        let totp = try connection.prepare(Self.insertTOTPSQL)
+        let code = try connection.prepare(Self.insertCodeSQL)
         for account in accounts {
-            try user.bind(.text(account.name), .text(account.passwordHash), .integer(account.createdAt)).run()
-            guard connection.changes == 1 else { throw .userExists(user: account.name) }
-            let id = connection.lastInsertRowID
-            if let record = account.totp {
-                try totp.bind(
-                    .integer(id), .text(record.status.rawValue), .blob(record.sealedSecret),
-                    .text(record.parameters.algorithm.rawValue), .int(record.parameters.digits),
-                    .integer(record.parameters.period), record.issuer.map { .text($0) },
-                    record.lastStep.map { .integer($0) }, .integer(record.createdAt)
-                ).run()
-            }
+            let id = try insertUser(user, name: account.name, passwordHash: account.passwordHash, createdAt: account.createdAt)
+            if let record = account.totp { try insertTOTP(totp, userID: id, record) }
             for digest in account.backupCodeDigests {
                 try code.bind(.integer(id), .blob(digest)).run()
             }
@@ -155,11 +168,7 @@ public final class SQLiteAccountStore: AccountStore {
     }
 
     public func insertUser(name: String, passwordHash: String, createdAt: Int64) throws(TwofaError) -> Int64 {
-        let statement = try connection.prepare(
-            "INSERT INTO users (name, password_hash, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
-        try statement.bind(.text(name), .text(passwordHash), .integer(createdAt)).run()
-        guard connection.changes == 1 else { throw .userExists(user: name) }
-        return connection.lastInsertRowID
+        try insertUser(connection.prepare(Self.insertUserSQL), name: name, passwordHash: passwordHash, createdAt: createdAt)
     }
 
     public func updatePasswordHash(userID: Int64, hash: String) throws(TwofaError) {
@@ -170,17 +179,7 @@ public final class SQLiteAccountStore: AccountStore {
     public func setTOTP(userID: Int64, _ totp: TOTPRecord?) throws(TwofaError) {
         try connection.prepare("DELETE FROM totp WHERE user_id = ?").bind(.integer(userID)).run()
         guard let totp else { return }
-        try connection.prepare("""
-            INSERT INTO totp (user_id, status, sealed_secret, algorithm, digits, period, issuer,
-                              last_step, created_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """)
-            .bind(
-                .integer(userID), .text(totp.status.rawValue), .blob(totp.sealedSecret),
-                .text(totp.parameters.algorithm.rawValue), .int(totp.parameters.digits),
-                .integer(totp.parameters.period), totp.issuer.map { .text($0) },
-                totp.lastStep.map { .integer($0) }, .integer(totp.createdAt)
-            ).run()
+        try insertTOTP(connection.prepare(Self.insertTOTPSQL), userID: userID, totp)
     }
 
     public func setTOTPStatus(userID: Int64, _ status: TwoFactorState) throws(TwofaError) {
@@ -208,7 +207,7 @@ public final class SQLiteAccountStore: AccountStore {
 
     public func replaceBackupCodes(userID: Int64, digests: [[UInt8]]) throws(TwofaError) {
         try connection.prepare("DELETE FROM backup_codes WHERE user_id = ?").bind(.integer(userID)).run()
-        let insert = try connection.prepare("INSERT INTO backup_codes (user_id, code_hash) VALUES (?, ?)")
+        let insert = try connection.prepare(Self.insertCodeSQL)
         for digest in digests {
             try insert.bind(.integer(userID), .blob(digest)).run()
         }
