@@ -93,42 +93,30 @@ public final class Accounts {
 
     // MARK: - Login
 
-    /// Checks the password and, if 2FA is on, a code. An unknown user costs a password hash
-    /// as a known one does and fails the same way.
+    /// Checks the password and, if 2FA is on, a code. An unknown user costs what a known one
+    /// does, fails the same way and locks the same way.
     public func login(name rawName: String, credentials: Credentials) throws(TwofaError) -> LoginResult {
         let name = try Username.normalize(rawName)
         let store = try store(create: false)
-        let found = try store?.user(named: name)
-        // A locked account is refused before the password is even asked for.
-        if let found { try checkNotLocked(found) }
-        var password = try credentials.password()
-        guard let store, let user = found else {
-            // The same work as for a known user: a hash at the default cost, and (where there
-            // is a database) an audit write.
+        guard let store, let user = try store.user(named: name) else {
+            try refuseIfUnknownNameLocked(name, store: store, event: "login")
+            let password = try credentials.password()
             _ = PasswordHasher.verify(password, against: environment.hasher.dummySetting())
-            if let store = openedStore {
-                try audit(store, "login", name, ok: false, detail: "unknown user")
-            }
-            throw .authenticationFailed
+            try failUnknownName(name, store: store, event: "login")
         }
-        guard PasswordHasher.verify(password, against: user.passwordHash) else {
-            try recordFailure(user, store: store, event: "login", detail: "wrong password")
-            throw .authenticationFailed
-        }
-        var secondFactor: SecondFactor?
-        if let totp = user.totp, totp.status == .on {
-            guard let given = try credentials.code() else {
-                try audit(store, "login", user.name, ok: false, detail: "second factor required")
-                throw .secondFactorRequired(user: user.name)
-            }
-            let code = try OTPCode.parse(given)
-            secondFactor = try acceptSecondFactor(code, user: user, totp: totp, store: store, event: "login") { _ in }
-        } else {
-            let time = now
-            try store.writeTransaction { () throws(TwofaError) in
-                try store.recordLogin(userID: user.id, at: time)
-                try store.appendAudit(AuditEvent(at: time, event: "login", user: user.name, ok: true))
-            }
+        // A locked account is refused before the password is even asked for.
+        try refuseIfLocked(user, store: store, event: "login")
+        var password = try credentials.password()
+        let matched = checkPassword(password, against: user.passwordHash)
+        var code: GivenCode?
+        if matched, user.twoFactor == .on, let given = try credentials.code() { code = try OTPCode.parse(given) }
+        let secondFactor = try attempt(
+            user, store: store, event: "login", password: password, passwordMatched: matched, code: code,
+            rule: .ifOn, completeSuccess: true
+        ) { (current, factor, _) throws(TwofaError) -> SecondFactor? in
+            try store.recordLogin(userID: current.id, at: now)
+            try store.appendAudit(AuditEvent(at: now, event: "login", user: current.name, ok: true, detail: factor?.rawValue))
+            return factor
         }
         try rehashIfNeeded(&password, user: user, store: store)
         return LoginResult(user: user.name, secondFactor: secondFactor)
@@ -142,6 +130,9 @@ public final class Accounts {
         guard environment.hasher.needsRehash(user.passwordHash) else { return }
         let hash = try environment.hasher.hash(password, random: environment.random)
         try store.writeTransaction { () throws(TwofaError) in
+            // Only the hash the password was checked against is replaced (a `passwd` in
+            // between wins).
+            guard let current = try store.user(named: user.name), current.passwordHash == user.passwordHash else { return }
             try store.updatePasswordHash(userID: user.id, hash: hash)
             try store.appendAudit(AuditEvent(at: now, event: "rehash", user: user.name, ok: true))
         }
@@ -158,21 +149,21 @@ public final class Accounts {
         let name = try Username.normalize(rawName)
         try request.validate()
         let (store, user) = try existingUser(name)
-        if user.twoFactor == .on {
-            throw .wrongState(user: name, reason: "two-factor authentication is on already; disable it first")
-        }
-        try checkNotLocked(user)
-        try checkPassword(credentials, user: user, store: store, event: "enrol")
+        let alreadyOn = TwofaError.wrongState(user: name, reason: "two-factor authentication is on already; disable it first")
+        if user.twoFactor == .on { throw alreadyOn }
+        try refuseIfLocked(user, store: store, event: "enrol")
+        let password = try credentials.password()
+        let matched = checkPassword(password, against: user.passwordHash)
         let box = try secretBox(for: store)
         let enrolment = try newEnrolment(user: name, request: request)
         let sealed = try box.seal(enrolment.secret, user: name)
         let time = now
-        try store.writeTransaction { () throws(TwofaError) in
-            guard let current = try store.user(named: name), current.twoFactor != .on else {
-                throw .wrongState(user: name, reason: "two-factor authentication is on already; disable it first")
-            }
+        try attempt(
+            user, store: store, event: "enrol", password: password, passwordMatched: matched, code: nil, rule: .none,
+            completeSuccess: true
+        ) { (current, _, _) throws(TwofaError) in
+            guard current.twoFactor != .on else { throw alreadyOn }
             try store.setTOTP(userID: current.id, record(for: enrolment, sealed: sealed, at: time))
-            try store.setFailures(userID: current.id, count: 0, lockedUntil: nil)
             try store.appendAudit(AuditEvent(
                 at: time, event: "enrol", user: name, ok: true, detail: describe(enrolment.parameters)))
         }
@@ -184,53 +175,60 @@ public final class Accounts {
     public func enrolment(name rawName: String, credentials: Credentials) throws(TwofaError) -> Enrolment {
         let name = try Username.normalize(rawName)
         let (store, user) = try existingUser(name)
-        guard let totp = user.totp else {
-            throw .wrongState(user: name, reason: "two-factor authentication is off; run 'twofa enable-2fa \(name)'")
+        let off = TwofaError.wrongState(user: name, reason: "two-factor authentication is off; run 'twofa enable-2fa \(name)'")
+        guard let totp = user.totp else { throw off }
+        guard totp.status == .on else {
+            let secret = try secretBox(for: store).open(totp.sealedSecret, user: name)
+            return Enrolment(user: name, status: totp.status, secret: secret, issuer: totp.issuer, parameters: totp.parameters)
         }
-        if totp.status == .on {
-            try checkNotLocked(user)
-            try checkPassword(credentials, user: user, store: store, event: "qr")
-            guard let given = try credentials.code() else { throw .secondFactorRequired(user: name) }
-            _ = try acceptSecondFactor(try OTPCode.parse(given), user: user, totp: totp, store: store, event: "qr") { _ in }
+        try refuseIfLocked(user, store: store, event: "qr")
+        let password = try credentials.password()
+        let matched = checkPassword(password, against: user.passwordHash)
+        var code: GivenCode?
+        if matched, let given = try credentials.code() { code = try OTPCode.parse(given) }
+        return try attempt(
+            user, store: store, event: "qr", password: password, passwordMatched: matched, code: code, rule: .ifOn,
+            completeSuccess: true
+        ) { (current, factor, secret) throws(TwofaError) -> Enrolment in
+            guard let totp = current.totp, let secret else { throw off }
+            try store.appendAudit(AuditEvent(at: now, event: "qr", user: name, ok: true, detail: factor?.rawValue))
+            return Enrolment(user: name, status: totp.status, secret: secret, issuer: totp.issuer, parameters: totp.parameters)
         }
-        let secret = try secretBox(for: store).open(totp.sealedSecret, user: name)
-        return Enrolment(user: name, status: totp.status, secret: secret, issuer: totp.issuer, parameters: totp.parameters)
     }
 
     // MARK: - Verify
 
     /// Checks a code. A right code for a pending enrolment turns 2FA on and makes the backup
-    /// codes, returned this once.
+    /// codes, returned this once. No password is asked, so an accepted code does not clear the
+    /// failure count: whoever holds only the phone must not be able to reset password guesses.
     public func verify(name rawName: String, code given: String) throws(TwofaError) -> VerifyResult {
         let code = try OTPCode.parse(given)
         let name = try Username.normalize(rawName)
-        guard let store = try store(create: false), let user = try store.user(named: name) else {
-            throw .authenticationFailed
+        let store = try store(create: false)
+        guard let store, let user = try store.user(named: name) else {
+            try refuseIfUnknownNameLocked(name, store: store, event: "verify")
+            // The work a known user's code costs: the key file read and checked, a secret
+            // opened, the window's codes computed.
+            if store != nil { try dummySecondFactorWork(code) }
+            try failUnknownName(name, store: store, event: "verify")
         }
-        try checkNotLocked(user)
-        guard let totp = user.totp else {
-            // Same answer as a wrong code: verify reveals nothing about 2FA being off.
-            try recordFailure(user, store: store, event: "verify", detail: "two-factor authentication is off")
-            throw .authenticationFailed
-        }
-        let activating = totp.status == .pending
-        var backupCodes: [String]?
-        if activating {
-            // Only the authenticator's code confirms an enrolment.
-            guard case .digits = code else {
-                try recordFailure(user, store: store, event: "activate", detail: "not a TOTP code")
-                throw .authenticationFailed
+        try refuseIfLocked(user, store: store, event: "verify")
+        return try attempt(
+            user, store: store, event: user.twoFactor == .pending ? "activate" : "verify", password: nil,
+            passwordMatched: false, code: code, rule: .always, completeSuccess: false
+        ) { (current, factor, secret) throws(TwofaError) -> VerifyResult in
+            guard let totp = current.totp, let secret else { throw .authenticationFailed }
+            var backupCodes: [String]?
+            if totp.status == .pending {
+                let codes = try BackupCodes.generate(random: environment.random)
+                try store.setTOTPStatus(userID: current.id, .on)
+                try store.replaceBackupCodes(userID: current.id, digests: digests(codes, secret: secret, user: name))
+                backupCodes = codes
             }
-            backupCodes = try BackupCodes.generate(random: environment.random)
+            try store.appendAudit(AuditEvent(
+                at: now, event: backupCodes == nil ? "verify" : "activate", user: name, ok: true, detail: factor?.rawValue))
+            return VerifyResult(user: name, activated: backupCodes != nil, backupCodes: backupCodes)
         }
-        _ = try acceptSecondFactor(code, user: user, totp: totp, store: store, event: activating ? "activate" : "verify") {
-            (secret) throws(TwofaError) in
-            if let backupCodes {
-                try store.setTOTPStatus(userID: user.id, .on)
-                try store.replaceBackupCodes(userID: user.id, digests: digests(backupCodes, secret: secret, user: name))
-            }
-        }
-        return VerifyResult(user: name, activated: activating, backupCodes: backupCodes)
     }
 
     // MARK: - Disable
@@ -240,24 +238,23 @@ public final class Accounts {
     public func disableTwoFactor(name rawName: String, credentials: Credentials) throws(TwofaError) {
         let name = try Username.normalize(rawName)
         let (store, user) = try existingUser(name)
-        guard let totp = user.totp else {
-            throw .wrongState(user: name, reason: "two-factor authentication is off already")
-        }
-        try checkNotLocked(user)
-        try checkPassword(credentials, user: user, store: store, event: "disable")
-        if totp.status == .on {
-            guard let given = try credentials.code() else { throw .secondFactorRequired(user: name) }
-            _ = try acceptSecondFactor(try OTPCode.parse(given), user: user, totp: totp, store: store, event: "disable") {
-                _ throws(TwofaError) in
-                try store.setTOTP(userID: user.id, nil)
-                try store.replaceBackupCodes(userID: user.id, digests: [])
-            }
-        } else {
-            try store.writeTransaction { () throws(TwofaError) in
-                try store.setTOTP(userID: user.id, nil)
-                try store.setFailures(userID: user.id, count: 0, lockedUntil: nil)
-                try store.appendAudit(AuditEvent(at: now, event: "disable", user: name, ok: true, detail: "pending enrolment cancelled"))
-            }
+        let off = TwofaError.wrongState(user: name, reason: "two-factor authentication is off already")
+        guard let totp = user.totp else { throw off }
+        try refuseIfLocked(user, store: store, event: "disable")
+        let password = try credentials.password()
+        let matched = checkPassword(password, against: user.passwordHash)
+        var code: GivenCode?
+        if matched, totp.status == .on, let given = try credentials.code() { code = try OTPCode.parse(given) }
+        try attempt(
+            user, store: store, event: "disable", password: password, passwordMatched: matched, code: code,
+            rule: .ifOn, completeSuccess: true
+        ) { (current, factor, _) throws(TwofaError) in
+            guard current.totp != nil else { throw off }
+            try store.setTOTP(userID: current.id, nil)
+            try store.replaceBackupCodes(userID: current.id, digests: [])
+            try store.appendAudit(AuditEvent(
+                at: now, event: "disable", user: name, ok: true,
+                detail: factor?.rawValue ?? "pending enrolment cancelled"))
         }
     }
 
@@ -281,19 +278,23 @@ public final class Accounts {
     public func regenerateBackupCodes(name rawName: String, credentials: Credentials) throws(TwofaError) -> [String] {
         let name = try Username.normalize(rawName)
         let (store, user) = try existingUser(name)
-        guard let totp = user.totp, totp.status == .on else {
-            throw .wrongState(user: name, reason: "two-factor authentication is not on, so there are no backup codes")
+        let notOn = TwofaError.wrongState(user: name, reason: "two-factor authentication is not on, so there are no backup codes")
+        guard let totp = user.totp, totp.status == .on else { throw notOn }
+        try refuseIfLocked(user, store: store, event: "backup_codes")
+        let password = try credentials.password()
+        let matched = checkPassword(password, against: user.passwordHash)
+        var code: GivenCode?
+        if matched, let given = try credentials.code() { code = try OTPCode.parse(given) }
+        return try attempt(
+            user, store: store, event: "backup_codes", password: password, passwordMatched: matched, code: code,
+            rule: .ifOn, completeSuccess: true
+        ) { (current, factor, secret) throws(TwofaError) -> [String] in
+            guard current.totp?.status == .on, let secret else { throw notOn }
+            let codes = try BackupCodes.generate(random: environment.random)
+            try store.replaceBackupCodes(userID: current.id, digests: digests(codes, secret: secret, user: name))
+            try store.appendAudit(AuditEvent(at: now, event: "backup_codes", user: name, ok: true, detail: factor?.rawValue))
+            return codes
         }
-        try checkNotLocked(user)
-        try checkPassword(credentials, user: user, store: store, event: "backup_codes")
-        guard let given = try credentials.code() else { throw .secondFactorRequired(user: name) }
-        let code = try OTPCode.parse(given)
-        let codes = try BackupCodes.generate(random: environment.random)
-        _ = try acceptSecondFactor(code, user: user, totp: totp, store: store, event: "backup_codes") {
-            (secret) throws(TwofaError) in
-            try store.replaceBackupCodes(userID: user.id, digests: digests(codes, secret: secret, user: name))
-        }
-        return codes
     }
 
     /// Clears the failure count and any lockout.
@@ -370,83 +371,212 @@ public final class Accounts {
         }
     }
 
-    /// While locked, every attempt fails without the credentials being checked, and does not
-    /// count as a failure (nobody can keep an account locked by hammering it).
-    func checkNotLocked(_ user: UserRecord) throws(TwofaError) {
-        let time = now
-        if let until = user.lockedUntil, until > time {
-            throw .lockedOut(user: user.name, retryAfter: until - time)
-        }
+    // MARK: - Attempts: the verdict and the lock decided in one write transaction
+
+    /// How a use case takes the second factor.
+    enum CodeRule {
+        /// None (enrolment, password change).
+        case none
+        /// A code when 2FA is on (login, disable, qr, backup-codes).
+        case ifOn
+        /// The code is the credential (verify): 2FA off fails as a wrong code does.
+        case always
     }
 
-    func checkPassword(_ credentials: Credentials, user: UserRecord, store: any AccountStore, event: String)
-        throws(TwofaError)
-    {
-        let password = try credentials.password()
-        guard PasswordHasher.verify(password, against: user.passwordHash) else {
-            try recordFailure(user, store: store, event: event, detail: "wrong password")
-            throw .authenticationFailed
-        }
+    /// What a transaction decided: the use case's result, or the refusal to throw once the
+    /// transaction has committed (so the failure it counted and audited is kept).
+    enum Decision<T> {
+        case done(T)
+        case refused(TwofaError)
     }
 
-    /// Counts a failure in one transaction (parallel failures all count), locking the account
-    /// at the threshold.
-    private func recordFailure(_ user: UserRecord, store: any AccountStore, event: String, detail: String)
-        throws(TwofaError)
-    {
+    /// Checks a password against a stored hash. A wrong password costs at least one hash at the
+    /// default scheme and cost, whatever the stored hash's scheme (an imported `$2b$05$` hash
+    /// would otherwise answer faster than an unknown user's dummy hash does).
+    func checkPassword(_ password: Password, against storedHash: String) -> Bool {
+        let result = PasswordHasher.verifyCostingDefault(password, against: storedHash, hasher: environment.hasher)
+        return result.matched
+    }
+
+    /// Audits an attempt refused while `user` is locked (not a failure: it is not counted) and
+    /// throws exit 3, without the credentials being asked for.
+    func refuseIfLocked(_ user: UserRecord, store: any AccountStore, event: String) throws(TwofaError) {
         let time = now
-        try store.writeTransaction { () throws(TwofaError) in
-            guard let current = try store.user(named: user.name) else { return }
-            if let until = current.lockedUntil, until > time { return }
-            let failures = current.failedAttempts + 1
-            let lockedUntil = LockoutPolicy.lockedUntil(failures: failures, at: time)
-            try store.setFailures(userID: current.id, count: failures, lockedUntil: lockedUntil)
-            try store.appendAudit(AuditEvent(at: time, event: event, user: user.name, ok: false, detail: detail))
-            if let lockedUntil {
-                try store.appendAudit(AuditEvent(
-                    at: time, event: "lockout", user: user.name, ok: true,
-                    detail: "\(failures) consecutive failures; locked for \(lockedUntil - time) s"))
+        guard let until = user.lockedUntil, until > time else { return }
+        try audit(store, "locked", user.name, ok: false, detail: "\(event) refused while locked")
+        throw .lockedOut(user: user.name, retryAfter: until - time)
+    }
+
+    /// One attempt on an account, decided in one write transaction on the row as it is then:
+    /// the lock (an attempt that began before a lock and ends after it is refused, exit 3,
+    /// whatever its credentials, and changes nothing but the audit log), the password (checked
+    /// again if it changed meanwhile), the code (a TOTP step accepted by one conditional UPDATE,
+    /// a backup code used once), the failure count, and `action`, the use case's own writes.
+    /// So however many processes race one account, at most `LockoutPolicy.threshold` of them
+    /// are told "wrong" before it locks.
+    @discardableResult
+    func attempt<T>(
+        _ snapshot: UserRecord, store: any AccountStore, event: String, password: Password?, passwordMatched: Bool,
+        code: GivenCode?, rule: CodeRule, completeSuccess: Bool,
+        action: (_ current: UserRecord, _ factor: SecondFactor?, _ secret: [UInt8]?) throws(TwofaError) -> T
+    ) throws(TwofaError) -> T {
+        // The key file is read before the transaction, where a secret may have to be opened.
+        var box = snapshot.totp != nil && rule != .none ? try secretBox(for: store) : nil
+        let decision: Decision<T> = try store.writeTransaction { () throws(TwofaError) -> Decision<T> in
+            let time = now
+            guard let current = try store.user(named: snapshot.name), current.id == snapshot.id else {
+                // Deleted (or deleted and made anew) while this attempt ran.
+                return .refused(.authenticationFailed)
             }
+            if let until = current.lockedUntil, until > time {
+                try store.appendAudit(AuditEvent(
+                    at: time, event: "locked", user: current.name, ok: false, detail: "\(event) refused while locked"))
+                return .refused(.lockedOut(user: current.name, retryAfter: until - time))
+            }
+            if let password {
+                var matched = passwordMatched
+                if current.passwordHash != snapshot.passwordHash {
+                    matched = checkPassword(password, against: current.passwordHash)
+                }
+                guard matched else {
+                    return .refused(try countFailure(current, store: store, event: event, detail: "wrong password", at: time))
+                }
+            }
+            var factor: SecondFactor?
+            var secret: [UInt8]?
+            defer { if secret != nil { wipe(&secret!) } }
+            if rule != .none {
+                if let totp = current.totp, totp.status == .on || rule == .always {
+                    guard let code else {
+                        try store.appendAudit(AuditEvent(
+                            at: time, event: event, user: current.name, ok: false, detail: "second factor required"))
+                        return .refused(.secondFactorRequired(user: current.name))
+                    }
+                    if box == nil { box = try secretBox(for: store) }
+                    guard let box else { throw .internalError("no key for the secret") }
+                    let opened = try box.open(totp.sealedSecret, user: current.name)
+                    secret = opened
+                    switch try check(code, totp: totp, secret: opened, user: current, store: store, at: time) {
+                    case .accepted(let accepted):
+                        factor = accepted
+                    case .reused:
+                        return .refused(try countFailure(
+                            current, store: store, event: event, detail: "used code", at: time, error: .codeReused))
+                    case .wrong:
+                        return .refused(try countFailure(current, store: store, event: event, detail: "wrong code", at: time))
+                    }
+                } else if rule == .always {
+                    // Same answer as a wrong code: verify reveals nothing about 2FA being off.
+                    return .refused(try countFailure(
+                        current, store: store, event: event, detail: "two-factor authentication is off", at: time))
+                }
+            }
+            let result = try action(current, factor, secret)
+            if completeSuccess { try store.setFailures(userID: current.id, count: 0, lockedUntil: nil) }
+            return .done(result)
+        }
+        switch decision {
+        case .done(let result): return result
+        case .refused(let error): throw error
         }
     }
 
-    /// Accepts a code once, whichever command presents it. A TOTP code's step must be later
-    /// than the last accepted one, checked and recorded by one conditional UPDATE inside the
-    /// transaction that also runs `then` (the use case's own writes); a backup code is marked
-    /// used the same way. A wrong, used or replayed code counts as a failure.
-    private func acceptSecondFactor(
-        _ code: GivenCode, user: UserRecord, totp: TOTPRecord, store: any AccountStore, event: String,
-        then: ([UInt8]) throws(TwofaError) -> Void
-    ) throws(TwofaError) -> SecondFactor {
-        var secret = try secretBox(for: store).open(totp.sealedSecret, user: user.name)
-        defer { wipe(&secret) }
-        let time = now
-        var step: UInt64?
+    enum CodeCheck {
+        case accepted(SecondFactor)
+        case reused
+        case wrong
+    }
+
+    /// A code against the enrolment as it is inside the transaction: a TOTP code within the
+    /// window whose step is later than the last accepted one (recorded by one conditional
+    /// UPDATE), else, for an active enrolment, an unused backup code (marked used the same way).
+    private func check(
+        _ code: GivenCode, totp: TOTPRecord, secret: [UInt8], user: UserRecord, store: any AccountStore, at time: Int64
+    ) throws(TwofaError) -> CodeCheck {
+        var matchedUsedStep = false
         if case .digits(let digits) = code, digits.count == totp.parameters.digits {
-            step = try OTPGenerator(secret: secret, parameters: totp.parameters).matchingStep(for: digits, at: time)
+            let generator = try OTPGenerator(secret: secret, parameters: totp.parameters)
+            if let step = generator.matchingStep(for: digits, at: time), step <= UInt64(Int64.max) {
+                if try store.acceptTOTPStep(userID: user.id, step: Int64(step)) { return .accepted(.totp) }
+                matchedUsedStep = true
+            }
         }
         // Digits that are no current TOTP code may be an 8-digit scratch code kept as a backup code.
-        let backupDigest = totp.status == .on && step == nil && code.normalized.count >= 8
-            ? BackupCodes.digest(code.normalized, secret: secret, user: user.name) : nil
-        let accepted: SecondFactor? = try store.writeTransaction { () throws(TwofaError) in
-            let factor: SecondFactor
-            if let step, step <= UInt64(Int64.max), try store.acceptTOTPStep(userID: user.id, step: Int64(step)) {
-                factor = .totp
-            } else if let backupDigest, try store.useBackupCode(userID: user.id, digest: backupDigest, at: time) {
-                factor = .backupCode
-            } else {
-                return nil
+        if totp.status == .on, !matchedUsedStep, code.normalized.count >= 8 {
+            let digest = BackupCodes.digest(code.normalized, secret: secret, user: user.name)
+            if try store.useBackupCode(userID: user.id, digest: digest, at: time) { return .accepted(.backupCode) }
+        }
+        return matchedUsedStep ? .reused : .wrong
+    }
+
+    /// Counts a failure of `user` (inside the caller's transaction), locking the account at the
+    /// threshold; answers the error the attempt then throws.
+    private func countFailure(
+        _ user: UserRecord, store: any AccountStore, event: String, detail: String, at time: Int64,
+        error: TwofaError = .authenticationFailed
+    ) throws(TwofaError) -> TwofaError {
+        let failures = user.failedAttempts + 1
+        let lockedUntil = LockoutPolicy.lockedUntil(failures: failures, at: time)
+        try store.setFailures(userID: user.id, count: failures, lockedUntil: lockedUntil)
+        try store.appendAudit(AuditEvent(at: time, event: event, user: user.name, ok: false, detail: detail))
+        if let lockedUntil {
+            try store.appendAudit(AuditEvent(
+                at: time, event: "lockout", user: user.name, ok: true,
+                detail: "\(failures) consecutive failures; locked for \(lockedUntil - time) s"))
+        }
+        return error
+    }
+
+    // MARK: - Names that are no account
+
+    /// A name that is no account locks after the same failures as an account does, so neither
+    /// the answers nor their number tell the two apart. Without a database there is nothing to
+    /// tell apart (and nothing is created).
+    private func refuseIfUnknownNameLocked(_ name: String, store: (any AccountStore)?, event: String) throws(TwofaError) {
+        guard let store, let attempts = try store.unknownAttempts(name: name) else { return }
+        let time = now
+        guard let until = attempts.lockedUntil, until > time else { return }
+        try audit(store, "locked", name, ok: false, detail: "\(event) refused while locked")
+        throw .lockedOut(user: name, retryAfter: until - time)
+    }
+
+    /// Records the failure of a name that is no account, in one transaction with its lock
+    /// decision, and throws what a wrong password would.
+    private func failUnknownName(_ name: String, store: (any AccountStore)?, event: String) throws(TwofaError) -> Never {
+        guard let store else { throw .authenticationFailed }
+        let error: TwofaError = try store.writeTransaction { () throws(TwofaError) -> TwofaError in
+            let time = now
+            let previous = try store.unknownAttempts(name: name)
+            if let until = previous?.lockedUntil, until > time {
+                try store.appendAudit(AuditEvent(
+                    at: time, event: "locked", user: name, ok: false, detail: "\(event) refused while locked"))
+                return .lockedOut(user: name, retryAfter: until - time)
             }
-            try then(secret)
-            try store.setFailures(userID: user.id, count: 0, lockedUntil: nil)
-            if event == "login" { try store.recordLogin(userID: user.id, at: time) }
-            try store.appendAudit(AuditEvent(at: time, event: event, user: user.name, ok: true, detail: factor.rawValue))
-            return factor
+            let failures = (previous?.failedAttempts ?? 0) + 1
+            let lockedUntil = LockoutPolicy.lockedUntil(failures: failures, at: time)
+            try store.setUnknownAttempts(
+                name: name, UnknownAttempts(failedAttempts: failures, lockedUntil: lockedUntil, lastAt: time))
+            try store.appendAudit(AuditEvent(at: time, event: event, user: name, ok: false, detail: "unknown user"))
+            if let lockedUntil {
+                try store.appendAudit(AuditEvent(
+                    at: time, event: "lockout", user: name, ok: true,
+                    detail: "\(failures) consecutive failures; locked for \(lockedUntil - time) s"))
+            }
+            return .authenticationFailed
         }
-        guard let accepted else {
-            try recordFailure(user, store: store, event: event, detail: "wrong or used code")
-            throw .authenticationFailed
+        throw error
+    }
+
+    /// What checking a code costs a known user, spent for an unknown one: the key file read and
+    /// checked (a key file that a known user's code would be refused for is refused here too),
+    /// a sealed secret opened, and the window's codes computed.
+    private func dummySecondFactorWork(_ code: GivenCode) throws(TwofaError) {
+        let box = try SecretBox.loadExisting(path: environment.keyFilePath)
+        var secret = [UInt8](repeating: 0, count: OTPAlgorithm.sha1.secretLength)
+        if let box, let sealed = try? box.seal(secret, user: "") { _ = try? box.open(sealed, user: "") }
+        if let generator = try? OTPGenerator(secret: secret, parameters: .default) {
+            _ = generator.matchingStep(for: code.normalized, at: now)
         }
-        return accepted
+        wipe(&secret)
     }
 }

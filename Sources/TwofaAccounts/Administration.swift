@@ -46,20 +46,37 @@ extension Accounts {
     ) throws(TwofaError) {
         let name = try Username.normalize(rawName)
         let (store, user) = try existingUser(name)
-        if let old {
-            try checkNotLocked(user)
-            try checkPassword(Credentials(password: old), user: user, store: store, event: "passwd")
+        guard let old else {
+            let hash = try newHash(new, name: name)
+            try store.writeTransaction { () throws(TwofaError) in
+                try store.updatePasswordHash(userID: user.id, hash: hash)
+                try store.setFailures(userID: user.id, count: 0, lockedUntil: nil)
+                try store.appendAudit(AuditEvent(
+                    at: environment.clock.now(), event: "passwd", user: name, ok: true, detail: "forced by the operator"))
+            }
+            return
         }
+        try refuseIfLocked(user, store: store, event: "passwd")
+        let oldPassword = try old()
+        let matched = checkPassword(oldPassword, against: user.passwordHash)
+        // The new password is asked for (and hashed) only after the old one was right; the
+        // verdict and the lock are still decided in the writing transaction below.
+        let hash = matched ? try newHash(new, name: name) : nil
+        try attempt(
+            user, store: store, event: "passwd", password: oldPassword, passwordMatched: matched, code: nil, rule: .none,
+            completeSuccess: true
+        ) { (current, _, _) throws(TwofaError) in
+            // Only when the password changed meanwhile to the one given as the old.
+            guard let hash else { throw .authenticationFailed }
+            try store.updatePasswordHash(userID: current.id, hash: hash)
+            try store.appendAudit(AuditEvent(at: environment.clock.now(), event: "passwd", user: name, ok: true))
+        }
+    }
+
+    private func newHash(_ new: () throws(TwofaError) -> Password, name: String) throws(TwofaError) -> String {
         let password = try new()
         try password.checkPolicy(username: name)
-        let hash = try environment.hasher.hash(password, random: environment.random)
-        try store.writeTransaction { () throws(TwofaError) in
-            try store.updatePasswordHash(userID: user.id, hash: hash)
-            try store.setFailures(userID: user.id, count: 0, lockedUntil: nil)
-            try store.appendAudit(AuditEvent(
-                at: environment.clock.now(), event: "passwd", user: name, ok: true,
-                detail: old == nil ? "forced by the operator" : nil))
-        }
+        return try environment.hasher.hash(password, random: environment.random)
     }
 
     /// Removes the user and every secret of theirs; the audit log keeps the event.

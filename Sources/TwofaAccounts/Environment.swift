@@ -67,9 +67,8 @@ public struct EnrolmentRequest: Sendable {
         guard !issuer.isEmpty, issuer.utf8.count <= 64 else {
             throw .invalidOption("the issuer must be 1 to 64 bytes")
         }
-        guard !issuer.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) else {
-            throw .invalidOption("the issuer must not contain control characters")
-        }
+        // C0, DEL, C1 and bidirectional controls are never stored (they would reach terminals).
+        try refuseUnsafeText(issuer, what: "the issuer")
     }
 }
 

@@ -20,13 +20,7 @@ struct SecretBox {
         throws(TwofaError) -> SecretBox
     {
         let makeError = { (reason: String) in TwofaError.keyFile(path: path, reason: reason) }
-        if var bytes = try SecureFiles.read(path, maximumBytes: 4096, makeError) {
-            defer { wipe(&bytes) }
-            guard bytes.count == keyLength else {
-                throw makeError("it holds \(bytes.count) bytes, not a \(keyLength)-byte key")
-            }
-            return SecretBox(key: bytes, path: path)
-        }
+        if let box = try loadExisting(path: path) { return box }
         guard let store, try !store.hasSealedSecrets() else {
             throw makeError(
                 "it is missing, and the database holds encrypted secrets: restore the key file from your backup (TWOFA_KEY_FILE names another place)")
@@ -39,6 +33,19 @@ struct SecretBox {
             else { throw error }
             defer { wipe(&theirs) }
             return SecretBox(key: theirs, path: path)
+        }
+        return SecretBox(key: bytes, path: path)
+    }
+
+    /// The key file if it exists (nil if not), checked as `load` checks it: its folder no other
+    /// user can write, the file this user's own, 0600, no symlink.
+    static func loadExisting(path: String) throws(TwofaError) -> SecretBox? {
+        let makeError = { (reason: String) in TwofaError.keyFile(path: path, reason: reason) }
+        try SecureFiles.checkFolder(of: path, makeError)
+        guard var bytes = try SecureFiles.read(path, maximumBytes: 4096, makeError) else { return nil }
+        defer { wipe(&bytes) }
+        guard bytes.count == keyLength else {
+            throw makeError("it holds \(bytes.count) bytes, not a \(keyLength)-byte key")
         }
         return SecretBox(key: bytes, path: path)
     }

@@ -4,7 +4,9 @@ import TwofaStorage
 
 /// An account in the shape export writes and import reads (one JSON object a line):
 /// `{"user", "password_hash", "created_at", "totp": {"secret", "issuer", "algorithm", "digits",
-/// "period", "status"} | null, "backup_code_hashes": [...]}`. The secret is in clear here.
+/// "period", "status", "last_step"} | null, "backup_code_hashes": [...]}`. The secret is in
+/// clear here. `last_step` (the replay state: the last time step a code was accepted at) is
+/// written only when there is one, and optional on import.
 public struct TransferredAccount: Sendable {
     public var user: String
     public var passwordHash: String
@@ -19,6 +21,9 @@ public struct TransferredTOTP: Sendable {
     public var issuer: String?
     public var parameters: TOTPParameters
     public var status: TwoFactorState
+    /// The last time step a TOTP code was accepted at (RFC 6238 §5.2 replay state), if any: an
+    /// import keeps it, so a code used before the export is refused after the import.
+    public var lastStep: Int64? = nil
 }
 
 public enum ImportFormat: String, CaseIterable, Sendable {
@@ -38,14 +43,16 @@ extension TransferredAccount {
             ("password_hash", .string(passwordHash)),
             ("created_at", .string(Timestamp.format(createdAt))),
             ("totp", totp.map { totp in
-                .object([
+                var fields: [(String, JSON)] = [
                     ("secret", .string(Base32.encode(totp.secret))),
                     ("issuer", totp.issuer.map { .string($0) } ?? .null),
                     ("algorithm", .string(totp.parameters.algorithm.rawValue)),
                     ("digits", .int(totp.parameters.digits)),
                     ("period", .int(totp.parameters.period)),
                     ("status", .string(totp.status.rawValue)),
-                ])
+                ]
+                if let lastStep = totp.lastStep { fields.append(("last_step", .int(lastStep))) }
+                return .object(fields)
             } ?? .null),
             ("backup_code_hashes", .array(backupCodeDigests.map { .string(hex($0)) })),
         ]).serialized
@@ -53,8 +60,34 @@ extension TransferredAccount {
 }
 
 /// Reading import files: JSON Lines (export's shape) and CSV with a header row. Every problem
-/// names its line and stops the whole file.
+/// names its line and stops the whole file. Text that would be stored (the issuer, the password
+/// hash) with a control or bidirectional character in it is refused (TerminalText).
 public enum ImportParser {
+    /// The largest import file read: 16 MiB, about 20,000 exported accounts with TOTP and backup
+    /// codes (or 200,000 without). A larger file (or /dev/zero, which never ends) is refused
+    /// after reading this much, exit 65; the peak memory of importing a file of this size
+    /// stays under 150 MB (measured with /usr/bin/time -v). Split larger sets into several files.
+    public static let maximumFileBytes = 16 << 20
+
+    /// A google-authenticator state file is a secret, a few option lines and up to 10 scratch
+    /// codes: a few hundred bytes. More than this is not one.
+    public static let maximumGoogleAuthenticatorFileBytes = 64 << 10
+
+    /// The most accounts one file imports: 100,000 (short CSV rows of old DES hashes would fit
+    /// a million in 16 MiB, too many to hold in 150 MB).
+    public static let maximumAccounts = 100_000
+
+    /// The longest JSON line read (an exported account is under 2 KiB): bounds the JSON
+    /// decoder's memory for one line.
+    static let maximumLineBytes = 64 << 10
+
+    /// The most fields a CSV row may have (6 columns are known).
+    static let maximumFields = 64
+
+    static func tooManyAccounts(_ place: String) -> TwofaError {
+        .invalidInput("\(place): more than \(maximumAccounts) accounts, the most twofa imports from one file; split it")
+    }
+
     public static func parse(_ content: [UInt8], format: ImportFormat, now: Int64) throws(TwofaError) -> [TransferredAccount] {
         guard let text = String(validating: content, as: UTF8.self) else {
             throw .invalidInput("the import file is not UTF-8")
@@ -80,15 +113,30 @@ public enum ImportParser {
         var digits: Int?
         var period: Int64?
         var status: String?
+        var last_step: Int64?
     }
 
     static func parseJSONLines(_ text: String, now: Int64) throws(TwofaError) -> [TransferredAccount] {
         let decoder = JSONDecoder()
         var accounts: [TransferredAccount] = []
-        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = rawLine.hasSuffix("\r") ? rawLine.dropLast() : rawLine[...]
-            if line.allSatisfy({ $0 == " " || $0 == "\t" }) { continue }
+        // Line by line over the bytes, never an array of every line (a file of empty lines
+        // would make millions), each line split at LF with a CR before it dropped.
+        let utf8 = text.utf8
+        var start = utf8.startIndex
+        var index = -1
+        while start != utf8.endIndex || index == -1 {
+            index += 1
+            let end = utf8[start...].firstIndex(of: UInt8(ascii: "\n")) ?? utf8.endIndex
+            var bytes = utf8[start..<end]
+            start = end == utf8.endIndex ? end : utf8.index(after: end)
+            if bytes.last == UInt8(ascii: "\r") { bytes = bytes.dropLast() }
+            if bytes.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }) { continue }
             let where_ = "line \(index + 1)"
+            guard bytes.count <= maximumLineBytes else {
+                throw .invalidInput("\(where_): longer than \(maximumLineBytes >> 10) KiB, more than any account needs")
+            }
+            guard accounts.count < maximumAccounts else { throw tooManyAccounts(where_) }
+            let line = Substring(bytes)
             let decoded: Line
             do {
                 decoded = try decoder.decode(Line.self, from: Data(line.utf8))
@@ -100,6 +148,12 @@ public enum ImportParser {
                 totp = try makeTOTP(
                     secret: t.secret, algorithm: t.algorithm, digits: t.digits, period: t.period, issuer: t.issuer,
                     status: t.status, where: where_)
+                if let lastStep = t.last_step {
+                    guard lastStep >= 0 else {
+                        throw .invalidInput("\(where_): last_step must be a non-negative integer (a TOTP time step)")
+                    }
+                    totp?.lastStep = lastStep
+                }
             }
             var digests: [[UInt8]] = []
             for text in decoded.backup_code_hashes ?? [] {
@@ -127,53 +181,68 @@ public enum ImportParser {
 
     static let csvColumns = ["user", "password_hash", "totp_secret", "totp_algorithm", "totp_digits", "totp_period"]
 
+    /// The rows are read one at a time (not all held as strings first): a file at the size
+    /// limit of short rows must stay within the memory bound `maximumFileBytes` promises.
     static func parseCSV(_ text: String, now: Int64) throws(TwofaError) -> [TransferredAccount] {
-        let rows = try CSV.rows(text)
-        guard let header = rows.first else { throw .invalidInput("the CSV file is empty: it needs a header row") }
-        let names = header.map { $0.trimmingASCIIWhitespace().lowercased() }
+        var names: [String] = []
         var column: [String: Int] = [:]
-        for (index, name) in names.enumerated() {
-            guard csvColumns.contains(name) else {
-                throw .invalidInput("row 1: unknown column '\(name)' (columns: \(csvColumns.joined(separator: ",")))")
-            }
-            column[name] = index
-        }
-        guard column["user"] != nil, column["password_hash"] != nil else {
-            throw .invalidInput("row 1: the header needs the columns user and password_hash")
-        }
         var accounts: [TransferredAccount] = []
-        for (offset, row) in rows.enumerated().dropFirst() {
-            let where_ = "row \(offset + 1)"
-            if row.count == 1 && row[0].isEmpty { continue }
-            guard row.count == names.count else {
-                throw .invalidInput("\(where_): \(row.count) fields where the header has \(names.count)")
-            }
-            func field(_ name: String) -> String? {
-                guard let index = column[name] else { return nil }
-                let value = row[index].trimmingASCIIWhitespace()
-                return value.isEmpty ? nil : value
-            }
-            var totp: TransferredTOTP?
-            if let secret = field("totp_secret") {
-                var digits: Int?
-                if let text = field("totp_digits") {
-                    guard let value = Int(text) else { throw .invalidInput("\(where_): totp_digits is not a number") }
-                    digits = value
+        try CSV.forEachRow(text) { (offset: Int, row: [String]) throws(TwofaError) in
+            if offset == 0 {
+                names = row.map { $0.trimmingASCIIWhitespace().lowercased() }
+                for (index, name) in names.enumerated() {
+                    guard csvColumns.contains(name) else {
+                        throw .invalidInput("row 1: unknown column '\(name)' (columns: \(csvColumns.joined(separator: ",")))")
+                    }
+                    column[name] = index
                 }
-                var period: Int64?
-                if let text = field("totp_period") {
-                    guard let value = Int64(text) else { throw .invalidInput("\(where_): totp_period is not a number") }
-                    period = value
+                guard column["user"] != nil, column["password_hash"] != nil else {
+                    throw .invalidInput("row 1: the header needs the columns user and password_hash")
                 }
-                totp = try makeTOTP(
-                    secret: secret, algorithm: field("totp_algorithm"), digits: digits, period: period, issuer: nil,
-                    status: nil, where: where_)
+                return
             }
-            accounts.append(try makeAccount(
-                user: field("user") ?? "", hash: field("password_hash") ?? "", createdAt: now, totp: totp, digests: [],
-                where: where_))
+            if let account = try parseCSVRow(row, offset: offset, names: names, column: column, now: now) {
+                guard accounts.count < maximumAccounts else { throw tooManyAccounts("row \(offset + 1)") }
+                accounts.append(account)
+            }
         }
+        guard !names.isEmpty else { throw .invalidInput("the CSV file is empty: it needs a header row") }
         return accounts
+    }
+
+    /// One data row (`offset` counts from 0, the header), or nil for an empty row.
+    private static func parseCSVRow(
+        _ row: [String], offset: Int, names: [String], column: [String: Int], now: Int64
+    ) throws(TwofaError) -> TransferredAccount? {
+        let where_ = "row \(offset + 1)"
+        if row.count == 1 && row[0].isEmpty { return nil }
+        guard row.count == names.count else {
+            throw .invalidInput("\(where_): \(row.count) fields where the header has \(names.count)")
+        }
+        func field(_ name: String) -> String? {
+            guard let index = column[name] else { return nil }
+            let value = row[index].trimmingASCIIWhitespace()
+            return value.isEmpty ? nil : value
+        }
+        var totp: TransferredTOTP?
+        if let secret = field("totp_secret") {
+            var digits: Int?
+            if let text = field("totp_digits") {
+                guard let value = Int(text) else { throw .invalidInput("\(where_): totp_digits is not a number") }
+                digits = value
+            }
+            var period: Int64?
+            if let text = field("totp_period") {
+                guard let value = Int64(text) else { throw .invalidInput("\(where_): totp_period is not a number") }
+                period = value
+            }
+            totp = try makeTOTP(
+                secret: secret, algorithm: field("totp_algorithm"), digits: digits, period: period, issuer: nil,
+                status: nil, where: where_)
+        }
+        return try makeAccount(
+            user: field("user") ?? "", hash: field("password_hash") ?? "", createdAt: now, totp: totp, digests: [],
+            where: where_)
     }
 
     static func makeTOTP(
@@ -206,8 +275,11 @@ public enum ImportParser {
             }
             state = value
         }
-        if let issuer, issuer.utf8.count > 64 || issuer.isEmpty {
-            throw .invalidInput("\(place): the issuer must be 1 to 64 bytes")
+        if let issuer {
+            guard !issuer.isEmpty, issuer.utf8.count <= 64 else {
+                throw .invalidInput("\(place): the issuer must be 1 to 64 bytes")
+            }
+            try refuseUnsafeText(issuer, what: "\(place): the issuer")
         }
         return TransferredTOTP(secret: secret, issuer: issuer, parameters: parameters, status: state)
     }
@@ -217,6 +289,7 @@ public enum ImportParser {
     ) throws(TwofaError) -> TransferredAccount {
         let name: String
         do { name = try Username.normalize(user) } catch { throw .invalidInput("\(place): \(error.message)") }
+        try refuseUnsafeText(hash, what: "\(place): the password hash of '\(name)'")
         guard PasswordHasher.isSupported(hash) else {
             throw .invalidInput("\(place): the password hash of '\(name)' is not a crypt(3) hash libxcrypt verifies")
         }
@@ -228,6 +301,8 @@ public enum ImportParser {
         case DecodingError.keyNotFound(let key, _): "missing \"\(key.stringValue)\""
         case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context):
             "wrong type at \"\(context.codingPath.map(\.stringValue).joined(separator: "."))\""
+        case DecodingError.dataCorrupted(let context) where !context.codingPath.isEmpty:
+            "wrong value at \"\(context.codingPath.map(\.stringValue).joined(separator: "."))\""
         default: "malformed JSON"
         }
     }
@@ -237,53 +312,66 @@ public enum ImportParser {
 /// inside), rows ended by LF or CRLF. Written here because the CSV packages at hand (SwiftCSV,
 /// CSV.swift) load all of Foundation, which twofa keeps off its commands' path.
 enum CSV {
-    static func rows(_ text: String) throws(TwofaError) -> [[String]] {
-        var rows: [[String]] = []
+    /// Calls `body` with each row in turn and its index (0 for the header), as it is read.
+    static func forEachRow(
+        _ text: String, _ body: (Int, [String]) throws(TwofaError) -> Void
+    ) throws(TwofaError) {
+        let quote = UInt8(ascii: "\""), comma = UInt8(ascii: ","), cr = UInt8(ascii: "\r"), lf = UInt8(ascii: "\n")
+        let utf8 = text.utf8
         var row: [String] = []
         var field = [UInt8]()
         var quoted = false
-        var bytes = Array(text.utf8)
-        if bytes.last != UInt8(ascii: "\n") { bytes.append(UInt8(ascii: "\n")) }
-        var index = 0
+        var rowIndex = 0
         var line = 1
-        while index < bytes.count {
-            let byte = bytes[index]
+        var index = utf8.startIndex
+        // Input that does not end in a line break ends as if it did.
+        let endsWithLineBreak = utf8.last == lf
+        func endRow() throws(TwofaError) {
+            row.append(String(decoding: field, as: UTF8.self))
+            field.removeAll(keepingCapacity: true)
+            try body(rowIndex, row)
+            row.removeAll(keepingCapacity: true)
+            rowIndex += 1
+            line += 1
+        }
+        while index != utf8.endIndex {
+            let byte = utf8[index]
+            let next = utf8.index(after: index)
             if quoted {
-                if byte == UInt8(ascii: "\"") {
-                    if index + 1 < bytes.count && bytes[index + 1] == UInt8(ascii: "\"") {
+                if byte == quote {
+                    if next != utf8.endIndex && utf8[next] == quote {
                         field.append(byte)
-                        index += 1
-                    } else {
-                        quoted = false
+                        index = utf8.index(after: next)
+                        continue
                     }
+                    quoted = false
                 } else {
-                    if byte == UInt8(ascii: "\n") { line += 1 }
+                    if byte == lf { line += 1 }
                     field.append(byte)
                 }
             } else {
                 switch byte {
-                case UInt8(ascii: "\""):
+                case quote:
                     guard field.isEmpty else { throw .invalidInput("row \(line): a quote inside an unquoted field") }
                     quoted = true
-                case UInt8(ascii: ","):
+                case comma:
+                    guard row.count < ImportParser.maximumFields else {
+                        throw .invalidInput("row \(rowIndex + 1): more than \(ImportParser.maximumFields) fields")
+                    }
                     row.append(String(decoding: field, as: UTF8.self))
                     field.removeAll(keepingCapacity: true)
-                case UInt8(ascii: "\r") where index + 1 < bytes.count && bytes[index + 1] == UInt8(ascii: "\n"):
+                case cr where next != utf8.endIndex && utf8[next] == lf:
                     break
-                case UInt8(ascii: "\n"):
-                    row.append(String(decoding: field, as: UTF8.self))
-                    field.removeAll(keepingCapacity: true)
-                    rows.append(row)
-                    row = []
-                    line += 1
+                case lf:
+                    try endRow()
                 default:
                     field.append(byte)
                 }
             }
-            index += 1
+            index = next
         }
         if quoted { throw .invalidInput("row \(line): a quoted field is not closed") }
-        return rows
+        if !endsWithLineBreak { try endRow() }
     }
 }
 
@@ -316,6 +404,8 @@ public struct GoogleAuthenticatorFile: Sendable {
             let line = raw.trimmingASCIIWhitespace()
             if line.isEmpty { continue }
             if line.hasPrefix("\"") {
+                // Option names go to the audit log (ignoredOptions): never with an escape sequence.
+                try refuseUnsafeText(line, what: "line \(offset + 2) of the google-authenticator file")
                 let words = line.dropFirst().split(separator: " ").map(String.init)
                 guard let option = words.first else { continue }
                 switch option {
@@ -384,7 +474,7 @@ extension Accounts {
             if let record = account.totp, let box {
                 totp = TransferredTOTP(
                     secret: try box.open(record.sealedSecret, user: account.name), issuer: record.issuer,
-                    parameters: record.parameters, status: record.status)
+                    parameters: record.parameters, status: record.status, lastStep: record.lastStep)
             }
             result.append(TransferredAccount(
                 user: account.name, passwordHash: account.passwordHash, createdAt: account.createdAt, totp: totp,
@@ -415,6 +505,8 @@ extension Accounts {
         guard let store = try store(create: true) else { throw .internalError("the database was not created") }
         let box = accounts.contains(where: { $0.totp != nil }) ? try secretBox(for: store) : nil
         let time = environment.clock.now()
+        // The source (a file name) goes into the audit log escaped, never with raw controls.
+        let source = terminalSafe(source)
         let chunk = 2000
         try store.writeTransaction { () throws(TwofaError) in
             var done = 0
@@ -427,7 +519,7 @@ extension Accounts {
                     if let t = account.totp, let box {
                         totp = TOTPRecord(
                             status: t.status, sealedSecret: try box.seal(t.secret, user: account.user),
-                            parameters: t.parameters, issuer: t.issuer, lastStep: nil, createdAt: time)
+                            parameters: t.parameters, issuer: t.issuer, lastStep: t.lastStep, createdAt: time)
                     }
                     records.append(AccountRecord(
                         name: account.user, passwordHash: account.passwordHash, createdAt: account.createdAt,
@@ -450,6 +542,7 @@ extension Accounts {
         throws(TwofaError)
     {
         let name = try Username.normalize(rawName)
+        try refuseUnsafeText(issuer, what: "the issuer")
         let (store, user) = try existingUser(name)
         if user.twoFactor == .on {
             throw .wrongState(user: name, reason: "two-factor authentication is on already; disable it first")

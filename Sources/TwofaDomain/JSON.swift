@@ -50,7 +50,9 @@ public enum JSON: Sendable {
             case "\n": out += "\\n"
             case "\r": out += "\\r"
             case "\t": out += "\\t"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7f:
+            // Every other C0 control, DEL, C1 and the bidirectional controls (TerminalText):
+            // valid JSON either way, but a terminal showing the JSON never gets them raw.
+            case _ where isTerminalUnsafe(scalar):
                 let hex = String(scalar.value, radix: 16)
                 out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
             default: out.unicodeScalars.append(scalar)

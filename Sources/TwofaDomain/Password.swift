@@ -11,14 +11,16 @@ public final class Password: @unchecked Sendable, CustomStringConvertible {
 
     deinit { wipe(&bytes) }
 
-    public static let maximumBytes = 1024
+    /// crypt(3)'s own limit (libxcrypt's CRYPT_MAX_PASSPHRASE_SIZE is 512, with the NUL).
+    public static let maximumBytes = 511
     public static let minimumCharacters = 8
 
     /// Normalises `raw` (what the terminal or stdin gave) to NFC. Invalid UTF-8, a NUL byte or
-    /// more than 1024 bytes are refused.
+    /// more than 511 bytes (after NFC) are refused.
     public init(raw: [UInt8]) throws(TwofaError) {
         guard raw.count <= Self.maximumBytes * 4 else {
-            throw .invalidPassword("the password is longer than \(Self.maximumBytes) bytes")
+            throw .invalidPassword(
+                "the password is longer than \(Self.maximumBytes) bytes of UTF-8, the limit of crypt(3)")
         }
         guard var text = String(validating: raw, as: UTF8.self) else {
             throw .invalidPassword("the password is not valid UTF-8")
@@ -32,7 +34,8 @@ public final class Password: @unchecked Sendable, CustomStringConvertible {
         }
         guard normalized.count <= Self.maximumBytes else {
             wipe(&normalized)
-            throw .invalidPassword("the password is longer than \(Self.maximumBytes) bytes")
+            throw .invalidPassword(
+                "the password is longer than \(Self.maximumBytes) bytes of UTF-8, the limit of crypt(3)")
         }
         guard !normalized.isEmpty else { throw .invalidPassword("the password is empty") }
         bytes = normalized

@@ -42,6 +42,41 @@ public struct PasswordHasher: Sendable {
         return constantTimeEquals(Array(computed.utf8), Array(storedHash.utf8))
     }
 
+    /// What checking a password cost: whether it matched, and the settings crypt(3) ran with.
+    public struct Verdict: Sendable {
+        public var matched: Bool
+        public var settingsHashed: [String]
+    }
+
+    /// Checks `password` against `storedHash`, and when it is wrong and `storedHash` is not at
+    /// `hasher`'s scheme and cost (an imported `$2b$05$` or `$1$` hash), also spends one hash
+    /// at that scheme and cost: a wrong password then costs at least what an unknown user's
+    /// does (a dummy hash at the default), so the time does not tell the two apart.
+    public static func verifyCostingDefault(_ password: Password, against storedHash: String, hasher: PasswordHasher)
+        -> Verdict
+    {
+        let matched = verify(password, against: storedHash)
+        var verdict = Verdict(matched: matched, settingsHashed: [storedHash])
+        let dummy = hasher.dummySetting()
+        if !matched && !storedHash.hasPrefix(costPrefix(of: dummy)) {
+            _ = verify(password, against: dummy)
+            verdict.settingsHashed.append(dummy)
+        }
+        return verdict
+    }
+
+    /// A setting's scheme and cost, without the salt: `$y$j9T$`, `$2b$12$`, `$6$rounds=5000$`.
+    static func costPrefix(of setting: String) -> String {
+        var dollars = 0
+        var end = setting.startIndex
+        for index in setting.indices where setting[index] == "$" {
+            dollars += 1
+            end = setting.index(after: index)
+            if dollars == 3 { break }
+        }
+        return dollars == 3 ? String(setting[..<end]) : setting
+    }
+
     /// Whether `storedHash` should be replaced by one of this hasher's at the next login.
     public func needsRehash(_ storedHash: String) -> Bool {
         !storedHash.hasPrefix(prefix)

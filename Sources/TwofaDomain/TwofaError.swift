@@ -7,6 +7,8 @@
 public enum TwofaError: Error, Equatable, Sendable {
     // 1: authentication failed. One message for every cause, so the answer reveals nothing.
     case authenticationFailed
+    // 1 as well: the code was right but is used up (or an older one than the last accepted).
+    case codeReused
     // 2: the password was right, 2FA is on, and no code was given.
     case secondFactorRequired(user: String)
     // 3: locked out; retry after this many seconds.
@@ -37,7 +39,7 @@ public enum TwofaError: Error, Equatable, Sendable {
     /// The one table: exit code and JSON error code of each case.
     public var exitCode: Int32 {
         switch self {
-        case .authenticationFailed: 1
+        case .authenticationFailed, .codeReused: 1
         case .secondFactorRequired: 2
         case .lockedOut: 3
         case .userNotFound: 4
@@ -54,6 +56,7 @@ public enum TwofaError: Error, Equatable, Sendable {
     public var code: String {
         switch self {
         case .authenticationFailed: "authentication_failed"
+        case .codeReused: "code_reused"
         case .secondFactorRequired: "second_factor_required"
         case .lockedOut: "locked_out"
         case .userNotFound: "user_not_found"
@@ -80,6 +83,8 @@ public enum TwofaError: Error, Equatable, Sendable {
         switch self {
         case .authenticationFailed:
             "authentication failed"
+        case .codeReused:
+            "authentication failed: that code was used already; wait for the next one (at most 30 s for a default enrolment)"
         case .secondFactorRequired(let user):
             "'\(user)' has two-factor authentication on: give a code with --code"
         case .lockedOut(let user, let retryAfter):

@@ -39,6 +39,24 @@ public struct UserRecord: Equatable, Sendable {
     public var twoFactor: TwoFactorState { totp?.status ?? .off }
 }
 
+/// Consecutive failures of a name that is no account.
+public struct UnknownAttempts: Equatable, Sendable {
+    public var failedAttempts: Int
+    public var lockedUntil: Int64?
+    /// When the last failure was.
+    public var lastAt: Int64
+
+    /// The table is bounded: a name idle for a day is forgotten, and at most this many are kept.
+    public static let idleLimit: Int64 = 86_400
+    public static let rowLimit = 10_000
+
+    public init(failedAttempts: Int, lockedUntil: Int64?, lastAt: Int64) {
+        self.failedAttempts = failedAttempts
+        self.lockedUntil = lockedUntil
+        self.lastAt = lastAt
+    }
+}
+
 /// One line of the audit log: never a password, a secret or a code.
 public struct AuditEvent: Equatable, Sendable {
     public var at: Int64
@@ -97,6 +115,12 @@ public protocol AccountStore: AnyObject {
     /// Sets the last login, clears the failure count and any lockout.
     func recordLogin(userID: Int64, at time: Int64) throws(TwofaError)
     func setFailures(userID: Int64, count: Int, lockedUntil: Int64?) throws(TwofaError)
+    /// The failures recorded against a name that is no account (so it locks as an account
+    /// does), or nil when there are none.
+    func unknownAttempts(name: String) throws(TwofaError) -> UnknownAttempts?
+    /// Records them, and prunes the table: rows idle for `UnknownAttempts.idleLimit` seconds
+    /// go, and only the newest `UnknownAttempts.rowLimit` are kept.
+    func setUnknownAttempts(name: String, _ attempts: UnknownAttempts) throws(TwofaError)
     /// Replaces the user's backup codes (digests only) with `digests`; empty erases them.
     func replaceBackupCodes(userID: Int64, digests: [[UInt8]]) throws(TwofaError)
     /// Marks the unused backup code with this digest used; false if there is none.

@@ -12,6 +12,8 @@ public final class SQLiteAccountStore: AccountStore {
     /// A symlink, or a file readable by others or owned by another user, is refused.
     public static func open(path: String, create: Bool) throws(TwofaError) -> SQLiteAccountStore? {
         let makeError = { (reason: String) in TwofaError.storage(path: path, reason: reason) }
+        // The folder first: in a folder another user can write, nothing below is worth checking.
+        try SecureFiles.checkFolder(of: path, makeError)
         if !SecureFiles.exists(path) {
             guard create else { return nil }
             // Made here, empty and private, so SQLite never creates it with the umask's mode.
@@ -19,9 +21,17 @@ public final class SQLiteAccountStore: AccountStore {
             do { try SecureFiles.createExclusive(path, content: [], makeError) } catch {
                 if !SecureFiles.exists(path) { throw error }
             }
+            // A folder made just now is 0700; one that was there is checked again.
+            try SecureFiles.checkFolder(of: path, makeError)
         }
-        try SecureFiles.checkExisting(path, makeError)
+        try SecureFiles.checkCompanions(of: path, makeError)
+        let checked = try SecureFiles.checkExisting(path, makeError)
         let store = SQLiteAccountStore(connection: try SQLiteConnection(path: path, create: false))
+        // The file SQLite opened by path is the one checked (the folder check above already
+        // keeps other users from swapping it; this catches anything else that did).
+        guard let opened = SecureFiles.identity(ofPath: path), opened == checked else {
+            throw makeError("it was replaced while twofa opened it; check who else writes to its folder")
+        }
         try store.prepareSchema()
         return store
     }
@@ -93,11 +103,39 @@ public final class SQLiteAccountStore: AccountStore {
         return users
     }
 
+    /// The latest time twofa stores (9999-12-31T23:59:59Z); a stored time outside 0 through
+    /// this was not written by twofa and is refused rather than trusted.
+    static let latestTime: Int64 = 253_402_300_799
+
+    /// Reads an integer column that must lie in `range`: a hand-edited value outside it is a
+    /// storage error naming the column, never a trap further on.
+    private func checked(
+        _ statement: SQLiteStatement, _ column: Int32, _ name: String, _ range: ClosedRange<Int64>, user: String
+    ) throws(TwofaError) -> Int64 {
+        let value = statement.int64(column)
+        guard range.contains(value) else {
+            throw .storage(
+                path: path,
+                reason: "the column \(name) of '\(user)' holds \(value), outside \(range.lowerBound) to \(range.upperBound); restore it from a backup or correct it")
+        }
+        return value
+    }
+
+    private func optionalChecked(
+        _ statement: SQLiteStatement, _ column: Int32, _ name: String, _ range: ClosedRange<Int64>, user: String
+    ) throws(TwofaError) -> Int64? {
+        statement.isNull(column) ? nil : try checked(statement, column, name, range, user: user)
+    }
+
     private func userRecord(_ statement: SQLiteStatement) throws(TwofaError) -> UserRecord {
+        let name = statement.text(1)
+        let times = 0...Self.latestTime
         var record = UserRecord(
-            id: statement.int64(0), name: statement.text(1), passwordHash: statement.text(2),
-            createdAt: statement.int64(3), lastLoginAt: statement.optionalInt64(4),
-            failedAttempts: Int(statement.int64(5)), lockedUntil: statement.optionalInt64(6), totp: nil)
+            id: statement.int64(0), name: name, passwordHash: statement.text(2),
+            createdAt: try checked(statement, 3, "users.created_at", times, user: name),
+            lastLoginAt: try optionalChecked(statement, 4, "users.last_login_at", times, user: name),
+            failedAttempts: Int(try checked(statement, 5, "users.failed_attempts", 0...1_000_000_000, user: name)),
+            lockedUntil: try optionalChecked(statement, 6, "users.locked_until", times, user: name), totp: nil)
         if let status = statement.optionalText(7) {
             guard let state = TwoFactorState(rawValue: status), state != .off,
                 let algorithm = OTPAlgorithm(rawValue: statement.text(9))
@@ -105,9 +143,11 @@ public final class SQLiteAccountStore: AccountStore {
             record.totp = TOTPRecord(
                 status: state, sealedSecret: statement.blob(8),
                 parameters: TOTPParameters(
-                    algorithm: algorithm, digits: Int(statement.int64(10)), period: statement.int64(11)),
-                issuer: statement.optionalText(12), lastStep: statement.optionalInt64(13),
-                createdAt: statement.int64(14))
+                    algorithm: algorithm, digits: Int(try checked(statement, 10, "totp.digits", 6...8, user: name)),
+                    period: try checked(statement, 11, "totp.period", 1...86_400, user: name)),
+                issuer: statement.optionalText(12),
+                lastStep: try optionalChecked(statement, 13, "totp.last_step", 0...Self.latestTime, user: name),
+                createdAt: try checked(statement, 14, "totp.created_at", times, user: name))
         }
         return record
     }
@@ -205,6 +245,34 @@ public final class SQLiteAccountStore: AccountStore {
             .bind(.int(count), lockedUntil.map { .integer($0) }, .integer(userID)).run()
     }
 
+    public func unknownAttempts(name: String) throws(TwofaError) -> UnknownAttempts? {
+        let statement = try connection.prepare(
+            "SELECT failed_attempts, locked_until, last_at FROM unknown_attempts WHERE name = ?")
+        try statement.bind(.text(name))
+        guard try statement.step() else { return nil }
+        let times = 0...Self.latestTime
+        return UnknownAttempts(
+            failedAttempts: Int(try checked(statement, 0, "unknown_attempts.failed_attempts", 1...1_000_000_000, user: name)),
+            lockedUntil: try optionalChecked(statement, 1, "unknown_attempts.locked_until", times, user: name),
+            lastAt: try checked(statement, 2, "unknown_attempts.last_at", times, user: name))
+    }
+
+    public func setUnknownAttempts(name: String, _ attempts: UnknownAttempts) throws(TwofaError) {
+        try connection.prepare("""
+            INSERT INTO unknown_attempts (name, failed_attempts, locked_until, last_at) VALUES (?1, ?2, ?3, ?4)
+            ON CONFLICT (name) DO UPDATE SET failed_attempts = ?2, locked_until = ?3, last_at = ?4
+            """
+        ).bind(.text(name), .int(attempts.failedAttempts), attempts.lockedUntil.map { .integer($0) }, .integer(attempts.lastAt))
+        .run()
+        try connection.prepare("DELETE FROM unknown_attempts WHERE last_at < ?")
+            .bind(.integer(attempts.lastAt - UnknownAttempts.idleLimit)).run()
+        try connection.prepare("""
+            DELETE FROM unknown_attempts WHERE name IN (
+                SELECT name FROM unknown_attempts ORDER BY last_at DESC LIMIT -1 OFFSET ?)
+            """
+        ).bind(.int(UnknownAttempts.rowLimit)).run()
+    }
+
     public func replaceBackupCodes(userID: Int64, digests: [[UInt8]]) throws(TwofaError) {
         try connection.prepare("DELETE FROM backup_codes WHERE user_id = ?").bind(.integer(userID)).run()
         let insert = try connection.prepare(Self.insertCodeSQL)
@@ -239,7 +307,7 @@ public final class SQLiteAccountStore: AccountStore {
         var events: [AuditEvent] = []
         while try statement.step() {
             events.append(AuditEvent(
-                at: statement.int64(0), event: statement.text(1), user: statement.optionalText(2),
+                at: try checked(statement, 0, "audit.at", 0...Self.latestTime, user: statement.optionalText(2) ?? "-"), event: statement.text(1), user: statement.optionalText(2),
                 ok: statement.int64(3) == 1, detail: statement.optionalText(4)))
         }
         return events

@@ -44,6 +44,17 @@ enum Schema {
         """
         CREATE INDEX audit_by_time ON audit (at);
         """,
+        // 2 → 3: failures of names that are no account, so an unknown name locks as a real one
+        // does (a bounded table: Accounts prunes it).
+        """
+        CREATE TABLE unknown_attempts (
+            name            TEXT PRIMARY KEY,
+            failed_attempts INTEGER NOT NULL CHECK (failed_attempts > 0),
+            locked_until    INTEGER,
+            last_at         INTEGER NOT NULL
+        ) STRICT, WITHOUT ROWID;
+        CREATE INDEX unknown_attempts_by_time ON unknown_attempts (last_at);
+        """,
     ]
 
     static var currentVersion: Int { migrations.count }

@@ -31,6 +31,11 @@ public enum SecureFiles {
 
     public static func readAll(_ fd: Int32, limit: Int) -> ReadResult {
         var content = [UInt8]()
+        // A regular file's size is known: one allocation of it, not a doubling array's 2x.
+        var info = stat()
+        if fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_size > 0 {
+            content.reserveCapacity(min(Int(info.st_size), limit) + 1)
+        }
         var buffer = [UInt8](repeating: 0, count: min(limit + 1, 1 << 16))
         while true {
             let got = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
@@ -63,16 +68,21 @@ public enum SecureFiles {
         return lstat(path, &info) == 0
     }
 
-    /// Checks an existing file through an O_NOFOLLOW descriptor. Throws `makeError(reason)`.
+    /// Checks an existing file through an O_NOFOLLOW descriptor, and answers its device and
+    /// inode, so the caller can tell that a later open by path found the same file. Throws
+    /// `makeError(reason)`.
+    @discardableResult
     public static func checkExisting(
         _ path: String, _ makeError: (String) -> TwofaError
-    ) throws(TwofaError) {
+    ) throws(TwofaError) -> (UInt64, UInt64) {
         let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else {
             throw makeError(errno == ELOOP ? "it is a symbolic link; refusing to follow it" : describe(errno))
         }
         defer { close(fd) }
         if let problem = problem(withDescriptor: fd) { throw makeError(problem) }
+        guard let identity = identity(ofDescriptor: fd) else { throw makeError("cannot stat it (\(describe(errno)))") }
+        return identity
     }
 
     /// The whole content of a private file, or nil if it does not exist.
@@ -113,20 +123,48 @@ public enum SecureFiles {
     }
 
     /// Any readable file's content (an import file, a google-authenticator state file); "-"
-    /// is standard input.
-    public static func readAll(_ path: String, maximumBytes: Int = 1 << 30) throws(TwofaError) -> [UInt8] {
+    /// is standard input. Reading stops once more than `maximumBytes` came (so /dev/zero or an
+    /// endless pipe ends too): that is invalid input, exit 65, with a message naming the limit.
+    /// A file that cannot be opened or read is exit 74.
+    public static func readAll(_ path: String, maximumBytes: Int) throws(TwofaError) -> [UInt8] {
         let fd = path == "-" ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw .file(path: path, reason: "cannot read it (\(describe(errno)))") }
         defer { if fd != STDIN_FILENO { close(fd) } }
         switch readAll(fd, limit: maximumBytes) {
         case .bytes(let content): return content
-        case .tooLong: throw .file(path: path, reason: "it is larger than \(maximumBytes) bytes")
+        case .tooLong:
+            let name = path == "-" ? "standard input" : path
+            throw .invalidInput("\(name): larger than \(describeSize(maximumBytes)), the most twofa reads from one file; split it")
         case .failed(let code): throw .file(path: path, reason: "cannot read it (\(describe(code)))")
         }
     }
 
+    /// "16 MiB", "64 KiB", or bytes.
+    static func describeSize(_ bytes: Int) -> String {
+        if bytes >= 1 << 20 && bytes % (1 << 20) == 0 { return "\(bytes >> 20) MiB" }
+        if bytes >= 1 << 10 && bytes % (1 << 10) == 0 { return "\(bytes >> 10) KiB" }
+        return "\(bytes) bytes"
+    }
+
+    /// Why secrets written to the open descriptor `fd` could be read by someone else, or nil:
+    /// a regular file that group or others may read or write (`export > file` with the umask's
+    /// 0644), or that another user owns. Pipes, terminals and devices are not judged here.
+    public static func exposure(ofDescriptor fd: Int32) -> String? {
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { return "cannot stat it (\(describe(errno)))" }
+        guard info.st_mode & S_IFMT == S_IFREG else { return nil }
+        if info.st_uid != geteuid() { return "it is a file owned by another user (uid \(info.st_uid))" }
+        if info.st_mode & 0o077 != 0 {
+            let mode = String(info.st_mode & 0o777, radix: 8)
+            return "it is a file that group or others may read (mode \(mode)); run chmod 600 on it first, or use --output FILE"
+        }
+        return nil
+    }
+
     /// Writes `content` to `path`, mode 0600, replacing a regular file of this user's but never
-    /// following a symlink: for files that hold secrets (an export, an enrolment's QR code).
+    /// following a symlink, nor writing a file with another hard link (whose other name may sit
+    /// in a folder others can read, and keeps its own mode): for files that hold secrets (an
+    /// export, an enrolment's QR code). Nothing is written when it refuses.
     public static func writePrivate(_ path: String, content: [UInt8]) throws(TwofaError) {
         let makeError = { (reason: String) in TwofaError.file(path: path, reason: reason) }
         let fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0o600)
@@ -137,6 +175,9 @@ public enum SecureFiles {
         var info = stat()
         guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_uid == geteuid() else {
             throw makeError("it is not a regular file of this user's")
+        }
+        guard info.st_nlink <= 1 else {
+            throw makeError("it has \(info.st_nlink) hard links: another name could expose it; remove it or choose a new file")
         }
         guard fchmod(fd, 0o600) == 0, ftruncate(fd, 0) == 0 else { throw makeError("cannot write it (\(describe(errno)))") }
         if let code = writeAll(fd, content) { throw makeError("cannot write it (\(describe(code)))") }

@@ -23,19 +23,22 @@ struct Audit: ParsableCommand {
         let events = try global.accounts().auditEvents(user: user, since: sinceTime, limit: limit)
         if global.json {
             for event in events {
-                Output.line(JSON.object([
+                Output.jsonLine(JSON.object([
                     ("at", .string(Timestamp.format(event.at))), ("event", .string(event.event)),
                     ("user", event.user.map { .string($0) } ?? .null), ("ok", .bool(event.ok)),
                     ("detail", event.detail.map { .string($0) } ?? .null),
-                ]).serialized)
+                ]))
             }
             return
         }
-        let userWidth = events.map { ($0.user ?? "-").count }.max() ?? 1
+        // Every field escaped (TerminalText) before the columns are measured: a detail may
+        // name an import file, and none of it reaches the terminal raw.
+        let userWidth = events.map { terminalSafe($0.user ?? "-").count }.max() ?? 1
         for event in events {
-            let user = event.user ?? "-"
+            let user = terminalSafe(event.user ?? "-")
             let line = Timestamp.format(event.at) + "  " + (event.ok ? "ok  " : "FAIL") + "  "
-                + event.event.padding(12) + "  " + user.padding(userWidth) + "  " + (event.detail ?? "")
+                + terminalSafe(event.event).padding(12) + "  " + user.padding(userWidth) + "  "
+                + terminalSafe(event.detail ?? "")
             Output.line(line.trimmingASCIIWhitespace())
         }
     }

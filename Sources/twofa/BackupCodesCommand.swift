@@ -10,10 +10,16 @@ struct BackupCodesCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Argument(help: "The username.") var user: String
     @Option(help: ArgumentHelp("A current code (prompted for on a terminal).", valueName: "code")) var code: String?
+    @Flag(help: "Read the code from the next line of standard input (after the password with --password-stdin).")
+    var codeStdin = false
+
+    var codeInput: CodeInput { CodeInput(given: code, stdin: codeStdin) }
+
+    func validate() throws { try asValidationError { () throws(TwofaError) in try codeInput.validate() } }
 
     func run() throws {
         let codes = try global.accounts().regenerateBackupCodes(
-            name: user, credentials: global.credentials(for: user, code: code))
+            name: user, credentials: global.credentials(for: user, code: codeInput))
         let name = user.lowercased()
         Output.result(
             .object([("user", .string(name)), ("backup_codes", .array(codes.map { .string($0) }))]),

@@ -10,10 +10,15 @@ struct Disable: ParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Argument(help: "The username.") var user: String
     @Option(help: ArgumentHelp("A current code (prompted for on a terminal).", valueName: "code")) var code: String?
+    @Flag(help: "Read the code from the next line of standard input (after the password with --password-stdin).")
+    var codeStdin = false
     @Flag(help: "Turn 2FA off without the password or a code.") var force = false
 
+    var codeInput: CodeInput { CodeInput(given: code, stdin: codeStdin) }
+
     func validate() throws {
-        if force && code != nil { throw ValidationError("--force takes no --code") }
+        if force && codeInput.isGiven { throw ValidationError("--force takes no --code or --code-stdin") }
+        try asValidationError { () throws(TwofaError) in try codeInput.validate() }
     }
 
     func run() throws {
@@ -21,7 +26,7 @@ struct Disable: ParsableCommand {
         if force {
             try accounts.forceDisableTwoFactor(name: user)
         } else {
-            try accounts.disableTwoFactor(name: user, credentials: global.credentials(for: user, code: code))
+            try accounts.disableTwoFactor(name: user, credentials: global.credentials(for: user, code: codeInput))
         }
         let name = user.lowercased()
         Output.result(

@@ -14,8 +14,8 @@ struct EnableTwoFactor: ParsableCommand {
     func run() throws {
         let accounts = try global.accounts()
         let enrolled = try accounts.enableTwoFactor(
-            name: user, request: enrolment.request(), credentials: global.credentials(for: user, code: nil))
+            name: user, request: try enrolment.request(), credentials: global.credentials(for: user, code: CodeInput()))
         let report = try enrolment.report(enrolled)
-        Output.result(.object([("user", .string(enrolled.user))] + report.json), text: report.text)
+        Output.result(.object([("user", .string(enrolled.user))] + report.json), pieces: report.pieces)
     }
 }

@@ -42,15 +42,20 @@ struct EnrolmentOptions: ParsableArguments {
     @Flag(help: "Draw the light modules instead of the dark ones (utf8 and ascii, for a dark terminal without colour).")
     var invert = false
 
-    func request() -> EnrolmentRequest {
-        EnrolmentRequest(
-            issuer: issuer ?? Terminal.environment("TWOFA_ISSUER") ?? hostName(),
-            parameters: TOTPParameters(algorithm: algorithm, digits: digits, period: period))
+    /// The enrolment asked for. An issuer (from --issuer, $TWOFA_ISSUER or the host name) with
+    /// a control or bidirectional character is refused (exit 65): it would be stored, and shown
+    /// by every authenticator and QR drawing from then on.
+    func request() throws(TwofaError) -> EnrolmentRequest {
+        let issuer = issuer ?? Terminal.environment("TWOFA_ISSUER") ?? hostName()
+        try refuseUnsafeText(issuer, what: "the issuer")
+        return EnrolmentRequest(
+            issuer: issuer, parameters: TOTPParameters(algorithm: algorithm, digits: digits, period: period))
     }
 
-    /// The JSON keys of an enrolment, and the text a person reads: the QR code, the secret in
-    /// groups for typing, the URI, and what to do next.
-    func report(_ enrolment: Enrolment) throws(TwofaError) -> (json: [(String, JSON)], text: String) {
+    /// The JSON keys of an enrolment, and the text a person reads: the QR code (a drawing of
+    /// ours, printed as it is), the secret in groups for typing, the URI, and what to do next
+    /// (text, escaped by Output).
+    func report(_ enrolment: Enrolment) throws(TwofaError) -> (json: [(String, JSON)], pieces: [Output.Piece]) {
         let uri = enrolment.uri.string
         let secret = Base32.encode(enrolment.secret)
         let json: [(String, JSON)] = [
@@ -61,13 +66,13 @@ struct EnrolmentOptions: ParsableArguments {
             ("digits", .int(enrolment.parameters.digits)),
             ("period", .int(enrolment.parameters.period)),
         ]
-        guard !Output.json else { return (json, "") }
-        var text = ""
+        guard !Output.json else { return (json, []) }
+        var pieces: [Output.Piece] = []
         if let format = (qr ?? QRChoice(rawValue: defaultQRFormat().rawValue))?.textFormat {
-            text += QRRenderer.render(try QRCode(encoding: uri), format: format, invert: invert)
+            pieces.append(.drawing(QRRenderer.render(try QRCode(encoding: uri), format: format, invert: invert)))
         }
         let p = enrolment.parameters
-        text += """
+        let text = """
             Scan the QR code with an authenticator app, or enter the secret by hand:
               \(Base32.grouped(secret))
               (\(p.algorithm.uriName), \(p.digits) digits, every \(p.period) s; issuer \(enrolment.issuer ?? "none"))
@@ -75,7 +80,8 @@ struct EnrolmentOptions: ParsableArguments {
             Two-factor authentication is pending: confirm it with a code,
               twofa verify \(enrolment.user) --code CODE
             """
-        return (json, text)
+        pieces.append(.text(text))
+        return (json, pieces)
     }
 }
 

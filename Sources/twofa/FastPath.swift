@@ -56,6 +56,12 @@ enum FastPath {
             optionNames.firstIndex(of: name).map { optionValues[$0] }
         }
 
+        /// --code or --code-stdin; nil when both are given (the full parser's usage error).
+        var code: CodeInput? {
+            let input = CodeInput(given: option("--code"), stdin: flags.contains("--code-stdin"))
+            return (try? input.validate()) == nil ? nil : input
+        }
+
         var global: Global {
             Global(db: option("--db"), json: flags.contains("--json"), passwordStdin: flags.contains("--password-stdin"))
         }
@@ -87,22 +93,24 @@ enum FastPath {
             guard (try? request.validate()) != nil else { return false }
             try request.run()
         case "login", "verify":
-            guard let words = Words(rest, flags: globalFlags, options: globalOptions + ["--code"], positionals: 1),
-                let user = words.positionals.first
+            guard let words = Words(
+                rest, flags: globalFlags + ["--code-stdin"], options: globalOptions + ["--code"], positionals: 1),
+                let user = words.positionals.first, let code = words.code
             else { return false }
             if command == "login" {
-                try LoginRequest(global: words.global, user: user, code: words.option("--code")).run()
+                try LoginRequest(global: words.global, user: user, code: code).run()
             } else {
-                try VerifyRequest(global: words.global, user: user, code: words.option("--code")).run()
+                try VerifyRequest(global: words.global, user: user, code: code).run()
             }
         case "qr":
             guard let words = Words(
-                rest, flags: globalFlags + ["--invert"],
-                options: globalOptions + ["--text", "--format", "--output", "--code"], positionals: 1)
+                rest, flags: globalFlags + ["--invert", "--code-stdin"],
+                options: globalOptions + ["--text", "--format", "--output", "--code"], positionals: 1),
+                let code = words.code
             else { return false }
             var request = QRRequest(
                 global: words.global, user: words.positionals.first, text: words.option("--text"),
-                output: words.option("--output"), invert: words.flags.contains("--invert"), code: words.option("--code"))
+                output: words.option("--output"), invert: words.flags.contains("--invert"), code: code)
             if let text = words.option("--format") {
                 guard let value = QRFormat(rawValue: text) else { return false }
                 request.format = value

@@ -82,17 +82,46 @@ extension GlobalSettings {
         return try Password(raw: first)
     }
 
-    /// The code: `--code`, else a prompt on a terminal, else nil.
-    func code(_ given: String?, for user: String) throws(TwofaError) -> String? {
-        if let given { return given }
+    /// The code: `--code`, else with `--code-stdin` the next line of stdin (after the password
+    /// with --password-stdin), else a prompt on a terminal, else nil.
+    func code(_ input: CodeInput, for user: String) throws(TwofaError) -> String? {
+        if let given = input.given { return given }
+        if input.stdin {
+            guard let line = try Terminal.readLine(limit: CodeInput.maximumBytes, what: "the code") else {
+                throw .usage(passwordStdin
+                    ? "--code-stdin: standard input has no second line for the code"
+                    : "--code-stdin: standard input has no line for the code")
+            }
+            return String(decoding: line, as: UTF8.self)
+        }
         guard interactive else { return nil }
         return try Terminal.prompt("Code for \(user) (authenticator or backup code): ")
     }
 
-    func credentials(for user: String, code given: String?) -> Credentials {
+    func credentials(for user: String, code input: CodeInput) -> Credentials {
         Credentials(
             password: { () throws(TwofaError) in try password(for: user) },
-            code: { () throws(TwofaError) in try code(given, for: user) })
+            code: { () throws(TwofaError) in try code(input, for: user) })
+    }
+}
+
+/// Where a command's code comes from: `--code CODE`, or `--code-stdin` (a line of standard
+/// input, so that a backup code never shows in the process list), or neither (a prompt on a
+/// terminal). Both at once is a usage error.
+struct CodeInput {
+    var given: String?
+    var stdin = false
+
+    /// The longest line `--code-stdin` reads (a code is 6 to 8 digits, a backup code ~20
+    /// characters; spaces and dashes allowed).
+    static let maximumBytes = 256
+
+    static let none = CodeInput()
+
+    var isGiven: Bool { given != nil || stdin }
+
+    func validate() throws(TwofaError) {
+        if given != nil && stdin { throw .usage("give --code or --code-stdin, not both") }
     }
 }
 

@@ -22,18 +22,19 @@ struct List: ParsableCommand {
     func run() throws {
         let users = try global.accounts().listUsers()
         if global.json {
-            Output.line(JSON.array(users.map { .object(userFields($0)) }).serialized)
+            Output.jsonLine(JSON.array(users.map { .object(userFields($0)) }))
             return
         }
         guard !users.isEmpty else {
             Output.note("no users")
             return
         }
-        let width = max(4, users.map(\.user.count).max() ?? 0)
+        // Output.line escapes each line; names are escaped before measuring, so columns align.
+        let width = max(4, users.map { terminalSafe($0.user).count }.max() ?? 0)
         Output.line("USER".padding(width) + "  CREATED               2FA      LOCKED  LAST LOGIN")
         for user in users {
             Output.line(
-                user.user.padding(width) + "  " + Timestamp.format(user.createdAt) + "  "
+                terminalSafe(user.user).padding(width) + "  " + Timestamp.format(user.createdAt) + "  "
                     + user.twoFactor.rawValue.padding(7) + "  " + (user.locked ? "yes" : "no").padding(6) + "  "
                     + (user.lastLoginAt.map(Timestamp.format) ?? "never"))
         }

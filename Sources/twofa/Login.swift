@@ -9,15 +9,22 @@ struct Login: ParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Argument(help: "The username.") var user: String
     @Option(help: ArgumentHelp("The current code (prompted for on a terminal).", valueName: "code")) var code: String?
+    @Flag(help: "Read the code from the next line of standard input (after the password with --password-stdin).")
+    var codeStdin = false
 
-    func run() throws { try LoginRequest(global: global.plain, user: user, code: code).run() }
+    var request: LoginRequest {
+        LoginRequest(global: global.plain, user: user, code: CodeInput(given: code, stdin: codeStdin))
+    }
+
+    func validate() throws { try asValidationError { () throws(TwofaError) in try request.code.validate() } }
+    func run() throws { try request.run() }
 }
 
 /// What `login` does, apart from reading its arguments (shared with the fast path).
 struct LoginRequest {
     var global: Global
     var user: String
-    var code: String?
+    var code: CodeInput
 
     func run() throws(TwofaError) {
         let result = try global.accounts().login(name: user, credentials: global.credentials(for: user, code: code))

@@ -23,9 +23,13 @@ struct QR: ParsableCommand {
     @Option(help: ArgumentHelp("Write to this file instead of standard output.", valueName: "file")) var output: String?
     @Flag(help: "Draw the light modules instead of the dark ones (utf8, ascii).") var invert = false
     @Option(help: ArgumentHelp("A current code, for an active enrolment.", valueName: "code")) var code: String?
+    @Flag(help: "Read the code from the next line of standard input (after the password with --password-stdin).")
+    var codeStdin = false
 
     var request: QRRequest {
-        QRRequest(global: global.plain, user: user, text: text, format: format, output: output, invert: invert, code: code)
+        QRRequest(
+            global: global.plain, user: user, text: text, format: format, output: output, invert: invert,
+            code: CodeInput(given: code, stdin: codeStdin))
     }
 
     func validate() throws { try asValidationError { () throws(TwofaError) in try request.validate() } }
@@ -40,9 +44,10 @@ struct QRRequest {
     var format: QRFormat?
     var output: String?
     var invert = false
-    var code: String?
+    var code = CodeInput.none
 
     func validate() throws(TwofaError) {
+        try code.validate()
         guard (user == nil) != (text == nil) else {
             throw .usage(user == nil ? "give a USER or --text" : "give a USER or --text, not both")
         }
@@ -77,7 +82,7 @@ struct QRRequest {
         } else {
             Output.result(
                 .object([("qr", .string(String(decoding: bytes, as: UTF8.self))), ("text", .string(content))]),
-                text: String(decoding: bytes, as: UTF8.self))
+                pieces: [.drawing(String(decoding: bytes, as: UTF8.self))])
         }
     }
 }

@@ -13,15 +13,16 @@ struct Register: ParsableCommand {
 
     func run() throws {
         let accounts = try global.accounts()
+        let request = enable2fa ? try enrolment.request() : nil
         let password = try global.password(for: user, confirm: true)
-        let made = try accounts.register(name: user, password: password, enrolment: enable2fa ? enrolment.request() : nil)
+        let made = try accounts.register(name: user, password: password, enrolment: request)
         var json: [(String, JSON)] = [("user", .string(made.user)), ("created", .bool(true))]
-        var text = "Registered \(made.user)."
+        var pieces: [Output.Piece] = [.text("Registered \(made.user).")]
         if let enrolled = made.enrolment {
             let report = try enrolment.report(enrolled)
             json += report.json
-            text += "\n" + report.text
+            pieces = [.text("Registered \(made.user).\n")] + report.pieces
         }
-        Output.result(.object(json), text: text)
+        Output.result(.object(json), pieces: pieces)
     }
 }

@@ -83,8 +83,9 @@ enum Terminal {
         return String(decoding: line, as: UTF8.self)
     }
 
+    /// The prompt names a user as typed on the command line: escaped (TerminalText).
     private static func writePrompt(_ text: String) {
-        Output.writeStandardError(text)
+        Output.writeStandardError(terminalSafe(text))
     }
 }
 

@@ -3,17 +3,33 @@ import TwofaAccounts
 import TwofaDomain
 import TwofaStorage
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write every account as JSON Lines, secrets decrypted: protect the file as the key file.",
-        discussion: "Refuses to write to a terminal. --output writes a file of mode 0600 (never through a symlink).")
+        discussion: """
+            Refuses to write to a terminal, or to a standard output that is a file group or others \
+            may read. --output writes a file of mode 0600 (never through a symlink, nor to a file with \
+            other hard links).
+            """)
 
     @OptionGroup var global: GlobalOptions
     @Option(help: ArgumentHelp("The file to write (default: standard output).", valueName: "file")) var output: String?
 
     func run() throws {
-        if output == nil && Terminal.stdoutIsTTY {
-            throw TwofaError.usage("export writes secrets: redirect standard output or use --output FILE")
+        if output == nil {
+            if Terminal.stdoutIsTTY {
+                throw TwofaError.usage("export writes secrets: redirect standard output or use --output FILE")
+            }
+            // `export > file` with the umask's 0644: refused before anything is decrypted.
+            if let problem = SecureFiles.exposure(ofDescriptor: STDOUT_FILENO) {
+                throw TwofaError.file(path: "standard output", reason: problem)
+            }
         }
         let accounts = try global.accounts().exportAccounts()
         var text = ""
@@ -26,7 +42,7 @@ struct Export: ParsableCommand {
                 .object([("exported", .int(accounts.count)), ("output", .string(output))]),
                 text: "Exported \(counted(accounts.count, "account")) to \(output).")
         } else {
-            Output.raw(text)
+            Output.rawJSON(text)
         }
     }
 }
@@ -65,9 +81,11 @@ struct Import: ParsableCommand {
     func run() throws {
         let accounts = try global.accounts()
         if let path = googleAuthenticator, let user {
-            let parsed = try GoogleAuthenticatorFile(parsing: try SecureFiles.readAll(path))
-            try accounts.importGoogleAuthenticator(
-                parsed, name: user, issuer: issuer ?? Terminal.environment("TWOFA_ISSUER") ?? hostName())
+            let issuer = issuer ?? Terminal.environment("TWOFA_ISSUER") ?? hostName()
+            try refuseUnsafeText(issuer, what: "the issuer")
+            let parsed = try GoogleAuthenticatorFile(
+                parsing: try SecureFiles.readAll(path, maximumBytes: ImportParser.maximumGoogleAuthenticatorFileBytes))
+            try accounts.importGoogleAuthenticator(parsed, name: user, issuer: issuer)
             let name = user.lowercased()
             Output.result(
                 .object([("user", .string(name)), ("two_factor", .bool(true))]),
@@ -75,9 +93,9 @@ struct Import: ParsableCommand {
             return
         }
         let path = file ?? "-"
-        let content = try SecureFiles.readAll(path)
         let records = try ImportParser.parse(
-            content, format: format ?? (path == "-" ? .jsonl : ImportFormat.guess(path: path)), now: SystemClock().now())
+            try SecureFiles.readAll(path, maximumBytes: ImportParser.maximumFileBytes),
+            format: format ?? (path == "-" ? .jsonl : ImportFormat.guess(path: path)), now: SystemClock().now())
         let bar = ProgressBar(enabled: !global.json && Terminal.stderrIsTTY)
         let count = try accounts.importAccounts(records, dryRun: dryRun, source: path == "-" ? "stdin" : path) {
             bar.update($0, of: $1)

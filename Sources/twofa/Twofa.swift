@@ -32,6 +32,7 @@ struct Twofa: ParsableCommand {
 @main
 enum Main {
     static func main() {
+        makeNotDumpable()
         umask(0o077)
         let arguments = hoistGlobalOptions(Array(CommandLine.arguments.dropFirst()))
         Output.json = arguments.prefix(while: { $0 != "--" }).contains("--json")
@@ -58,6 +59,24 @@ enum Main {
             Output.fail(usage, exitCode: code.rawValue == 0 ? 64 : code.rawValue)
         }
     }
+}
+
+/// prctl(PR_SET_DUMPABLE, 0) before anything is read: no core file, and no ptrace, no
+/// /proc/PID/mem or /proc/PID/environ for other users (the kernel makes the process's /proc
+/// files root's), while the process holds a password or a secret. prctl is variadic in C, which
+/// Swift does not import, so it is called through its address with the five integer arguments
+/// the kernel takes (on Linux, variadic integer arguments travel in the same registers as fixed
+/// ones, on x86-64 and AArch64 alike). Should it fail, core files are at least switched off.
+func makeNotDumpable() {
+    typealias Prctl = @convention(c) (Int32, UInt, UInt, UInt, UInt) -> Int32
+    let prSetDumpable: Int32 = 4  // <linux/prctl.h>
+    if let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, "prctl"),
+        unsafeBitCast(symbol, to: Prctl.self)(prSetDumpable, 0, 0, 0, 0) == 0
+    {
+        return
+    }
+    var none = rlimit(rlim_cur: 0, rlim_max: 0)
+    _ = setrlimit(__rlimit_resource_t(RLIMIT_CORE.rawValue), &none)
 }
 
 /// The global options may come before the subcommand too (`twofa --db X code alice`): they are

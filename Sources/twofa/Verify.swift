@@ -9,19 +9,25 @@ struct Verify: ParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Argument(help: "The username.") var user: String
     @Option(help: ArgumentHelp("The code (prompted for on a terminal).", valueName: "code")) var code: String?
+    @Flag(help: "Read the code from the first line of standard input.") var codeStdin = false
 
-    func run() throws { try VerifyRequest(global: global.plain, user: user, code: code).run() }
+    var request: VerifyRequest {
+        VerifyRequest(global: global.plain, user: user, code: CodeInput(given: code, stdin: codeStdin))
+    }
+
+    func validate() throws { try asValidationError { () throws(TwofaError) in try request.code.validate() } }
+    func run() throws { try request.run() }
 }
 
 /// What `verify` does, apart from reading its arguments (shared with the fast path).
 struct VerifyRequest {
     var global: Global
     var user: String
-    var code: String?
+    var code: CodeInput
 
     func run() throws(TwofaError) {
         guard let given = try global.code(code, for: user) else {
-            throw .usage("give the code with --code (standard input is not a terminal)")
+            throw .usage("give the code with --code or --code-stdin (standard input is not a terminal)")
         }
         let result = try global.accounts().verify(name: user, code: given)
         var json: [(String, JSON)] = [

@@ -14,7 +14,9 @@ final class ManualClock: Clock, @unchecked Sendable {
 }
 
 /// Accounts on a real SQLite file in a temporary folder, at a time the test sets.
-struct World {
+/// Shared by the racing threads of a test: each makes its own Accounts (`twin()`), and the
+/// clock is locked.
+struct World: @unchecked Sendable {
     let folder: String
     let clock: ManualClock
     let accounts: Accounts
@@ -80,12 +82,13 @@ struct AccountsTests {
         let code = totp.code(at: t)
         let login = try world.accounts.login(name: "alice", credentials: world.credentials(code: code))
         #expect(login.secondFactor == .totp)
-        expectError(.authenticationFailed) { _ = try world.accounts.verify(name: "alice", code: code) }
-        expectError(.authenticationFailed) {
+        // A used code says so (exit 1 still, JSON code_reused).
+        expectError(.codeReused) { _ = try world.accounts.verify(name: "alice", code: code) }
+        expectError(.codeReused) {
             try world.accounts.disableTwoFactor(name: "alice", credentials: world.credentials(code: code))
         }
         // The previous step is older than the last accepted one: a replay.
-        expectError(.authenticationFailed) { _ = try world.accounts.verify(name: "alice", code: totp.code(at: t - 30)) }
+        expectError(.codeReused) { _ = try world.accounts.verify(name: "alice", code: totp.code(at: t - 30)) }
         #expect(try world.store().user(named: "alice")?.totp?.lastStep == Int64(totp.step(at: t)))
     }
 
@@ -154,7 +157,7 @@ struct AccountsTests {
         do {
             _ = try world.accounts.currentCode(name: "bob", at: nil)
             Issue.record("a secret sealed for alice opened for bob")
-        } catch let error as TwofaError {
+        } catch {
             #expect(error.exitCode == 74)
         }
         #expect(try world.accounts.currentCode(name: "alice", at: nil).code.count == 6)

@@ -114,7 +114,7 @@ struct ReliabilityTests {
         #expect(try version() == "1\n")
         let list = try box.run(["list", "--json"])
         #expect(list.status == 0, "\(list.stderr)")
-        #expect(try version() == "2\n")
+        #expect(try version() == "3\n")
         #expect(list.stdout.contains("\"alice\"") && list.stdout.contains("\"carol\""))
         #expect(try box.run(["login", "bob", "--password-stdin"], stdin: defaultPassword + "\n").status == 0)
         let t = now()

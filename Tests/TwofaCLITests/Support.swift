@@ -33,7 +33,12 @@ final class Sandbox: @unchecked Sendable {
 
     deinit { try? FileManager.default.removeItem(at: folder) }
 
+    /// `TWOFA_BIN` names the binary under test (CI sets it to the release build the README
+    /// installs); else the debug build beside this test bundle.
     static let binary: URL = {
+        if let path = ProcessInfo.processInfo.environment["TWOFA_BIN"], !path.isEmpty {
+            return URL(fileURLWithPath: path)
+        }
         let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         var folder = exe.deletingLastPathComponent()
         // The test bundle sits in .build/<triple>/debug; so does twofa.
@@ -54,6 +59,7 @@ final class Sandbox: @unchecked Sendable {
     }
 
     /// register USER with PASSWORD; expects success.
+    @discardableResult
     func register(_ user: String, password: String = defaultPassword, extra: [String] = []) throws -> TwofaRun {
         let result = try run(["register", user, "--password-stdin", "--json"] + extra, stdin: password + "\n")
         #expect(result.status == 0, "register \(user): \(result.stderr)")

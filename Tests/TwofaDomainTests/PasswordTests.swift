@@ -39,24 +39,50 @@ struct PasswordTests {
         #expect(caught { try Password(raw: []) } == .invalidPassword("the password is empty"))
     }
 
-    @Test("1024 bytes are accepted, 1025 refused (counted after NFC)")
+    @Test("511 bytes (crypt(3)'s limit) are accepted and hash, 512 refused with 65 (counted after NFC)")
     func lengthLimit() throws {
-        let exactly = try Password(raw: [UInt8](repeating: UInt8(ascii: "a"), count: 1024))
-        #expect(exactly.bytes.count == 1024)
-        let over = caught { try Password(raw: [UInt8](repeating: UInt8(ascii: "a"), count: 1025)) }
-        #expect(over == .invalidPassword("the password is longer than 1024 bytes"))
+        let exactly = try Password(raw: [UInt8](repeating: UInt8(ascii: "a"), count: 511))
+        #expect(exactly.bytes.count == 511)
+        // libxcrypt really takes it (before, 512 to 1024 bytes passed here and then failed in
+        // crypt(3) with exit 70).
+        let hash = try PasswordHasher.default.hash(exactly, random: SystemRandom())
+        #expect(PasswordHasher.verify(exactly, against: hash))
+        let over = caught { try Password(raw: [UInt8](repeating: UInt8(ascii: "a"), count: 512)) }
+        #expect(over == .invalidPassword("the password is longer than 511 bytes of UTF-8, the limit of crypt(3)"))
         #expect(over?.exitCode == 65)
+        #expect(caught { try Password(raw: [UInt8](repeating: UInt8(ascii: "a"), count: 1024)) }?.exitCode == 65)
         #expect(caught { try Password(raw: [UInt8](repeating: UInt8(ascii: "a"), count: 100_000)) }?.exitCode == 65)
 
-        // 512 decomposed é are 1536 bytes as typed but 1024 once composed.
-        let decomposed = Array(String(repeating: "e\u{301}", count: 512).utf8)
-        #expect(decomposed.count == 1536)
-        #expect(try Password(raw: decomposed).bytes.count == 1024)
-        let decomposedOver = Array(String(repeating: "e\u{301}", count: 512).utf8) + [UInt8(ascii: "x")]
+        // 255 decomposed é are 765 bytes as typed but 510 once composed.
+        let decomposed = Array(String(repeating: "e\u{301}", count: 255).utf8)
+        #expect(decomposed.count == 765)
+        #expect(try Password(raw: decomposed).bytes.count == 510)
+        let decomposedOver = decomposed + [UInt8(ascii: "x"), UInt8(ascii: "y")]
         #expect(caught { try Password(raw: decomposedOver) }?.exitCode == 65)
         // A multi-byte character that would straddle the limit.
-        let straddling = [UInt8](repeating: UInt8(ascii: "a"), count: 1023) + [0xC3, 0xA9]
+        let straddling = [UInt8](repeating: UInt8(ascii: "a"), count: 510) + [0xC3, 0xA9]
         #expect(caught { try Password(raw: straddling) }?.exitCode == 65)
+    }
+
+    @Test("A wrong password costs at least a default hash, whatever the stored scheme")
+    func wrongPasswordCostsTheDefault() throws {
+        let password = try Password(raw: Array("not the password".utf8))
+        let hasher = PasswordHasher.default
+        // A bcrypt hash at cost 5 (what an import may carry): before, a wrong password was
+        // checked against it alone, 4 times faster than an unknown user's dummy yescrypt.
+        let cheap = "$2b$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW"
+        let verdict = PasswordHasher.verifyCostingDefault(password, against: cheap, hasher: hasher)
+        #expect(!verdict.matched)
+        #expect(verdict.settingsHashed == [cheap, hasher.dummySetting()])
+        // A default hash costs what it costs: no second hash.
+        let ours = try hasher.hash(try Password(raw: Array("the password 42".utf8)), random: SystemRandom())
+        #expect(PasswordHasher.verifyCostingDefault(password, against: ours, hasher: hasher).settingsHashed == [ours])
+        // A right password is never hashed twice (its rehash follows the login).
+        let right = try Password(raw: Array("the password 42".utf8))
+        let good = PasswordHasher.verifyCostingDefault(right, against: ours, hasher: hasher)
+        #expect(good.matched && good.settingsHashed.count == 1)
+        #expect(PasswordHasher.costPrefix(of: "$y$j9T$abcdef$") == "$y$j9T$")
+        #expect(PasswordHasher.costPrefix(of: "$6$rounds=5000$salt$hash") == "$6$rounds=5000$")
     }
 
     @Test("A password never prints itself")
