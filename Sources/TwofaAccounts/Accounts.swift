@@ -24,17 +24,33 @@ public final class Accounts {
 
     // MARK: - Opening
 
-    /// The store, creating the database when `create` is set; nil when it does not exist.
-    func store(create: Bool) throws(TwofaError) -> (any AccountStore)? {
-        if let openedStore { return openedStore }
-        let store = try SQLiteAccountStore.open(path: environment.databasePath, create: create)
+    private var openedAccess: SQLiteAccountStore.Access?
+
+    /// The store, creating the database when `create` is set; nil when it does not exist. A
+    /// read (`access: .read`) works on a read-only database and never migrates; a write refuses
+    /// a read-only database before anything is checked, and migrates an older schema after
+    /// copying it aside (said through `environment.notice`, and audited).
+    func store(create: Bool, access: SQLiteAccountStore.Access = .write) throws(TwofaError) -> (any AccountStore)? {
+        if let openedStore, openedAccess == nil || openedAccess == .write || access == .read { return openedStore }
+        guard let store = try SQLiteAccountStore.open(path: environment.databasePath, create: create, access: access)
+        else { return nil }
         openedStore = store
+        openedAccess = access
+        if let migration = store.migration {
+            environment.notice(
+                "upgraded the database \(environment.databasePath) from schema version \(migration.from) to \(migration.to); the old one was copied to \(migration.backup)")
+            try audit(
+                store, "upgrade", nil, ok: true,
+                detail: "schema \(migration.from) to \(migration.to); copy of the old database: \(migration.backup)")
+        }
         return store
     }
 
     /// The named user for an administrative command: exit 4 when there is none.
-    func existingUser(_ name: String) throws(TwofaError) -> (any AccountStore, UserRecord) {
-        guard let store = try store(create: false), let user = try store.user(named: name) else {
+    func existingUser(_ name: String, access: SQLiteAccountStore.Access = .write) throws(TwofaError)
+        -> (any AccountStore, UserRecord)
+    {
+        guard let store = try store(create: false, access: access), let user = try store.user(named: name) else {
             throw .userNotFound(user: name)
         }
         return (store, user)
@@ -313,7 +329,7 @@ public final class Accounts {
     public func auditEvents(user rawUser: String?, since: Int64?, limit: Int?) throws(TwofaError) -> [AuditEvent] {
         let user = try rawUser.map { (name: String) throws(TwofaError) in try Username.normalize(name) }
         if let limit, limit < 0 { throw .invalidOption("--limit must be 0 or more") }
-        guard let store = try store(create: false) else { return [] }
+        guard let store = try store(create: false, access: .read) else { return [] }
         return try store.auditEvents(user: user, since: since, limit: limit)
     }
 
@@ -322,7 +338,7 @@ public final class Accounts {
     /// The current code of `name`'s secret (pending or on), as an authenticator would show it.
     public func currentCode(name rawName: String, at time: Int64?) throws(TwofaError) -> GeneratedCode {
         let name = try Username.normalize(rawName)
-        let (store, user) = try existingUser(name)
+        let (store, user) = try existingUser(name, access: .read)
         guard let totp = user.totp else {
             throw .wrongState(user: name, reason: "two-factor authentication is off")
         }

@@ -28,13 +28,13 @@ extension Accounts {
 
     /// Every user, by name; a missing database has none.
     public func listUsers() throws(TwofaError) -> [UserSummary] {
-        guard let store = try store(create: false) else { return [] }
+        guard let store = try store(create: false, access: .read) else { return [] }
         return try store.allUsers().map(summary)
     }
 
     public func showUser(name rawName: String) throws(TwofaError) -> UserSummary {
         let name = try Username.normalize(rawName)
-        let (store, user) = try existingUser(name)
+        let (store, user) = try existingUser(name, access: .read)
         var result = summary(user)
         result.backupCodesLeft = try store.backupCodesLeft(userID: user.id)
         return result

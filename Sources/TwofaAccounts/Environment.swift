@@ -24,16 +24,21 @@ public struct AccountsEnvironment: Sendable {
     public var clock: any Clock
     public var random: any RandomSource
     public var hasher: PasswordHasher
+    /// Where a use case tells the person something that is not its result (a database upgraded
+    /// and copied aside, an audit event that could not be written): the CLI prints it on stderr.
+    public var notice: @Sendable (String) -> Void
 
     public init(
         databasePath: String, keyFilePath: String? = nil, clock: any Clock = SystemClock(),
-        random: any RandomSource = SystemRandom(), hasher: PasswordHasher = .default
+        random: any RandomSource = SystemRandom(), hasher: PasswordHasher = .default,
+        notice: @escaping @Sendable (String) -> Void = { _ in }
     ) {
         self.databasePath = databasePath
         self.keyFilePath = keyFilePath ?? databasePath + ".key"
         self.clock = clock
         self.random = random
         self.hasher = hasher
+        self.notice = notice
     }
 }
 

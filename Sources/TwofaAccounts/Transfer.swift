@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import FoundationEssentials
 import TwofaDomain
 import TwofaStorage
@@ -59,43 +62,70 @@ extension TransferredAccount {
     }
 }
 
-/// Reading import files: JSON Lines (export's shape) and CSV with a header row. Every problem
-/// names its line and stops the whole file. Text that would be stored (the issuer, the password
-/// hash) with a control or bidirectional character in it is refused (TerminalText).
-public enum ImportParser {
-    /// The largest import file read: 16 MiB, about 20,000 exported accounts with TOTP and backup
-    /// codes (or 200,000 without). A larger file (or /dev/zero, which never ends) is refused
-    /// after reading this much, exit 65; the peak memory of importing a file of this size
-    /// stays under 150 MB (measured with /usr/bin/time -v). Split larger sets into several files.
-    public static let maximumFileBytes = 16 << 20
-
+/// Reading import files, JSON Lines (export's shape) or CSV with a header row, one account at
+/// a time from a descriptor: memory stays bounded whatever the input's size (a line or record
+/// is at most `maximumLineBytes`, so even /dev/zero ends at once). Every problem names its line
+/// or row and stops the whole file. Text that would be stored (the issuer, the password hash)
+/// with a control or bidirectional character in it is refused (TerminalText).
+public final class ImportReader {
+    /// The longest line (JSON Lines) or record (CSV) read: an exported account is under 2 KiB.
+    public static let maximumLineBytes = 64 << 10
     /// A google-authenticator state file is a secret, a few option lines and up to 10 scratch
     /// codes: a few hundred bytes. More than this is not one.
     public static let maximumGoogleAuthenticatorFileBytes = 64 << 10
-
-    /// The most accounts one file imports: 100,000 (short CSV rows of old DES hashes would fit
-    /// a million in 16 MiB, too many to hold in 150 MB).
-    public static let maximumAccounts = 100_000
-
-    /// The longest JSON line read (an exported account is under 2 KiB): bounds the JSON
-    /// decoder's memory for one line.
-    static let maximumLineBytes = 64 << 10
-
     /// The most fields a CSV row may have (6 columns are known).
     static let maximumFields = 64
 
-    static func tooManyAccounts(_ place: String) -> TwofaError {
-        .invalidInput("\(place): more than \(maximumAccounts) accounts, the most twofa imports from one file; split it")
+    public let format: ImportFormat
+    private let now: Int64
+    private var lines: LineReader
+    private let decoder = JSONDecoder()
+    private var csv = CSVRecords()
+    private var header: [String]?
+    private var column: [String: Int] = [:]
+    /// CSV rows read (the header is row 1).
+    private var rows = 0
+
+    /// Bytes read so far, for a progress bar.
+    public var bytesRead: Int { lines.bytesRead }
+
+    public init(descriptor: Int32, format: ImportFormat, now: Int64) {
+        self.format = format
+        self.now = now
+        lines = LineReader(descriptor: descriptor, maximumLineBytes: Self.maximumLineBytes)
     }
 
-    public static func parse(_ content: [UInt8], format: ImportFormat, now: Int64) throws(TwofaError) -> [TransferredAccount] {
-        guard let text = String(validating: content, as: UTF8.self) else {
-            throw .invalidInput("the import file is not UTF-8")
-        }
+    /// The next account, or nil at the end of the input.
+    public func next() throws(TwofaError) -> TransferredAccount? {
         switch format {
-        case .jsonl: return try parseJSONLines(text, now: now)
-        case .csv: return try parseCSV(text, now: now)
+        case .jsonl: return try nextJSONLine()
+        case .csv: return try nextCSVRow()
         }
+    }
+
+    /// Reads `content` instead of a descriptor (tests, and inputs already in memory).
+    public init(bytes content: [UInt8], format: ImportFormat, now: Int64) {
+        self.format = format
+        self.now = now
+        lines = LineReader(bytes: content, maximumLineBytes: Self.maximumLineBytes)
+    }
+
+    /// Every account of `content`.
+    public static func readAll(_ content: [UInt8], format: ImportFormat, now: Int64) throws(TwofaError) -> [TransferredAccount] {
+        let reader = ImportReader(bytes: content, format: format, now: now)
+        var accounts: [TransferredAccount] = []
+        while let account = try reader.next() { accounts.append(account) }
+        return accounts
+    }
+
+    private func nextJSONLine() throws(TwofaError) -> TransferredAccount? {
+        while let line = try lines.next() {
+            var bytes = line[...]
+            if bytes.last == UInt8(ascii: "\r") { bytes = bytes.dropLast() }
+            if bytes.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }) { continue }
+            return try account(jsonLine: bytes, where: "line \(lines.lineNumber)")
+        }
+        return nil
     }
 
     private struct Line: Decodable {
@@ -116,108 +146,88 @@ public enum ImportParser {
         var last_step: Int64?
     }
 
-    static func parseJSONLines(_ text: String, now: Int64) throws(TwofaError) -> [TransferredAccount] {
-        let decoder = JSONDecoder()
-        var accounts: [TransferredAccount] = []
-        // Line by line over the bytes, never an array of every line (a file of empty lines
-        // would make millions), each line split at LF with a CR before it dropped.
-        let utf8 = text.utf8
-        var start = utf8.startIndex
-        var index = -1
-        while start != utf8.endIndex || index == -1 {
-            index += 1
-            let end = utf8[start...].firstIndex(of: UInt8(ascii: "\n")) ?? utf8.endIndex
-            var bytes = utf8[start..<end]
-            start = end == utf8.endIndex ? end : utf8.index(after: end)
-            if bytes.last == UInt8(ascii: "\r") { bytes = bytes.dropLast() }
-            if bytes.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }) { continue }
-            let where_ = "line \(index + 1)"
-            guard bytes.count <= maximumLineBytes else {
-                throw .invalidInput("\(where_): longer than \(maximumLineBytes >> 10) KiB, more than any account needs")
-            }
-            guard accounts.count < maximumAccounts else { throw tooManyAccounts(where_) }
-            let line = Substring(bytes)
-            let decoded: Line
-            do {
-                decoded = try decoder.decode(Line.self, from: Data(line.utf8))
-            } catch {
-                throw .invalidInput("\(where_): not an account object (\(describe(error)))")
-            }
-            var totp: TransferredTOTP?
-            if let t = decoded.totp {
-                totp = try makeTOTP(
-                    secret: t.secret, algorithm: t.algorithm, digits: t.digits, period: t.period, issuer: t.issuer,
-                    status: t.status, where: where_)
-                if let lastStep = t.last_step {
-                    guard lastStep >= 0 else {
-                        throw .invalidInput("\(where_): last_step must be a non-negative integer (a TOTP time step)")
-                    }
-                    totp?.lastStep = lastStep
-                }
-            }
-            var digests: [[UInt8]] = []
-            for text in decoded.backup_code_hashes ?? [] {
-                guard let digest = unhex(text), digest.count == 32 else {
-                    throw .invalidInput("\(where_): a backup code hash is not 64 hex digits")
-                }
-                digests.append(digest)
-            }
-            if !digests.isEmpty && totp?.status != .on {
-                throw .invalidInput("\(where_): backup code hashes without an active TOTP enrolment")
-            }
-            var createdAt = now
-            if let text = decoded.created_at {
-                guard let time = Timestamp.parse(text) else {
-                    throw .invalidInput("\(where_): created_at is not an RFC 3339 time")
-                }
-                createdAt = time
-            }
-            accounts.append(try makeAccount(
-                user: decoded.user, hash: decoded.password_hash, createdAt: createdAt, totp: totp, digests: digests,
-                where: where_))
+    private func account(jsonLine bytes: ArraySlice<UInt8>, where place: String) throws(TwofaError) -> TransferredAccount {
+        guard String(validating: bytes, as: UTF8.self) != nil else { throw .invalidInput("\(place): not UTF-8") }
+        let decoded: Line
+        do {
+            decoded = try decoder.decode(Line.self, from: Data(bytes))
+        } catch {
+            throw .invalidInput("\(place): not an account object (\(Self.describe(error)))")
         }
-        return accounts
+        var totp: TransferredTOTP?
+        if let t = decoded.totp {
+            totp = try Self.makeTOTP(
+                secret: t.secret, algorithm: t.algorithm, digits: t.digits, period: t.period, issuer: t.issuer,
+                status: t.status, where: place)
+            if let lastStep = t.last_step {
+                guard lastStep >= 0 else {
+                    throw .invalidInput("\(place): last_step must be a non-negative integer (a TOTP time step)")
+                }
+                totp?.lastStep = lastStep
+            }
+        }
+        var digests: [[UInt8]] = []
+        for text in decoded.backup_code_hashes ?? [] {
+            guard let digest = unhex(text), digest.count == 32 else {
+                throw .invalidInput("\(place): a backup code hash is not 64 hex digits")
+            }
+            digests.append(digest)
+        }
+        if !digests.isEmpty && totp?.status != .on {
+            throw .invalidInput("\(place): backup code hashes without an active TOTP enrolment")
+        }
+        var createdAt = now
+        if let text = decoded.created_at {
+            guard let time = Timestamp.parse(text), (0...OTPGenerator.latestTime).contains(time) else {
+                throw .invalidInput("\(place): created_at is not an RFC 3339 time")
+            }
+            createdAt = time
+        }
+        return try Self.makeAccount(
+            user: decoded.user, hash: decoded.password_hash, createdAt: createdAt, totp: totp, digests: digests,
+            where: place)
     }
 
     static let csvColumns = ["user", "password_hash", "totp_secret", "totp_algorithm", "totp_digits", "totp_period"]
 
-    /// The rows are read one at a time (not all held as strings first): a file at the size
-    /// limit of short rows must stay within the memory bound `maximumFileBytes` promises.
-    static func parseCSV(_ text: String, now: Int64) throws(TwofaError) -> [TransferredAccount] {
-        var names: [String] = []
-        var column: [String: Int] = [:]
-        var accounts: [TransferredAccount] = []
-        try CSV.forEachRow(text) { (offset: Int, row: [String]) throws(TwofaError) in
-            if offset == 0 {
-                names = row.map { $0.trimmingASCIIWhitespace().lowercased() }
-                for (index, name) in names.enumerated() {
-                    guard csvColumns.contains(name) else {
-                        throw .invalidInput("row 1: unknown column '\(name)' (columns: \(csvColumns.joined(separator: ",")))")
-                    }
-                    column[name] = index
-                }
-                guard column["user"] != nil, column["password_hash"] != nil else {
-                    throw .invalidInput("row 1: the header needs the columns user and password_hash")
-                }
-                return
+    private func nextCSVRow() throws(TwofaError) -> TransferredAccount? {
+        while true {
+            guard let line = try lines.next() else {
+                if csv.isInsideQuotes { throw .invalidInput("row \(rows + 1): a quoted field is not closed") }
+                guard header != nil else { throw .invalidInput("the CSV file is empty: it needs a header row") }
+                return nil
             }
-            if let account = try parseCSVRow(row, offset: offset, names: names, column: column, now: now) {
-                guard accounts.count < maximumAccounts else { throw tooManyAccounts("row \(offset + 1)") }
-                accounts.append(account)
+            guard let row = try csv.feed(line, row: rows + 1, atEnd: lines.atEnd) else { continue }
+            rows += 1
+            guard let names = header else {
+                try readHeader(row)
+                continue
             }
+            if let account = try csvAccount(row, names: names) { return account }
         }
-        guard !names.isEmpty else { throw .invalidInput("the CSV file is empty: it needs a header row") }
-        return accounts
     }
 
-    /// One data row (`offset` counts from 0, the header), or nil for an empty row.
-    private static func parseCSVRow(
-        _ row: [String], offset: Int, names: [String], column: [String: Int], now: Int64
-    ) throws(TwofaError) -> TransferredAccount? {
-        let where_ = "row \(offset + 1)"
+    private func readHeader(_ row: [String]) throws(TwofaError) {
+        let names = row.map { $0.trimmingASCIIWhitespace().lowercased() }
+        for (index, name) in names.enumerated() {
+            guard Self.csvColumns.contains(name) else {
+                throw .invalidInput("row 1: unknown column '\(name)' (columns: \(Self.csvColumns.joined(separator: ",")))")
+            }
+            guard column[name] == nil else { throw .invalidInput("row 1: the column \(name) appears twice") }
+            column[name] = index
+        }
+        guard column["user"] != nil, column["password_hash"] != nil else {
+            throw .invalidInput("row 1: the header needs the columns user and password_hash")
+        }
+        header = names
+    }
+
+    /// One data row, or nil for an empty row.
+    private func csvAccount(_ row: [String], names: [String]) throws(TwofaError) -> TransferredAccount? {
+        let place = "row \(rows)"
         if row.count == 1 && row[0].isEmpty { return nil }
         guard row.count == names.count else {
-            throw .invalidInput("\(where_): \(row.count) fields where the header has \(names.count)")
+            throw .invalidInput("\(place): \(row.count) fields where the header has \(names.count)")
         }
         func field(_ name: String) -> String? {
             guard let index = column[name] else { return nil }
@@ -228,21 +238,21 @@ public enum ImportParser {
         if let secret = field("totp_secret") {
             var digits: Int?
             if let text = field("totp_digits") {
-                guard let value = Int(text) else { throw .invalidInput("\(where_): totp_digits is not a number") }
+                guard let value = Int(text) else { throw .invalidInput("\(place): totp_digits is not a number") }
                 digits = value
             }
             var period: Int64?
             if let text = field("totp_period") {
-                guard let value = Int64(text) else { throw .invalidInput("\(where_): totp_period is not a number") }
+                guard let value = Int64(text) else { throw .invalidInput("\(place): totp_period is not a number") }
                 period = value
             }
-            totp = try makeTOTP(
+            totp = try Self.makeTOTP(
                 secret: secret, algorithm: field("totp_algorithm"), digits: digits, period: period, issuer: nil,
-                status: nil, where: where_)
+                status: nil, where: place)
         }
-        return try makeAccount(
+        return try Self.makeAccount(
             user: field("user") ?? "", hash: field("password_hash") ?? "", createdAt: now, totp: totp, digests: [],
-            where: where_)
+            where: place)
     }
 
     static func makeTOTP(
@@ -308,75 +318,158 @@ public enum ImportParser {
     }
 }
 
-/// RFC 4180 CSV: fields separated by commas, optionally in double quotes (a quote doubled
-/// inside), rows ended by LF or CRLF. Written here because the CSV packages at hand (SwiftCSV,
-/// CSV.swift) load all of Foundation, which twofa keeps off its commands' path.
-enum CSV {
-    /// Calls `body` with each row in turn and its index (0 for the header), as it is read.
-    static func forEachRow(
-        _ text: String, _ body: (Int, [String]) throws(TwofaError) -> Void
-    ) throws(TwofaError) {
-        let quote = UInt8(ascii: "\""), comma = UInt8(ascii: ","), cr = UInt8(ascii: "\r"), lf = UInt8(ascii: "\n")
-        let utf8 = text.utf8
-        var row: [String] = []
-        var field = [UInt8]()
-        var quoted = false
-        var rowIndex = 0
-        var line = 1
-        var index = utf8.startIndex
-        // Input that does not end in a line break ends as if it did.
-        let endsWithLineBreak = utf8.last == lf
-        func endRow() throws(TwofaError) {
-            row.append(String(decoding: field, as: UTF8.self))
-            field.removeAll(keepingCapacity: true)
-            try body(rowIndex, row)
-            row.removeAll(keepingCapacity: true)
-            rowIndex += 1
-            line += 1
-        }
-        while index != utf8.endIndex {
-            let byte = utf8[index]
-            let next = utf8.index(after: index)
-            if quoted {
-                if byte == quote {
-                    if next != utf8.endIndex && utf8[next] == quote {
-                        field.append(byte)
-                        index = utf8.index(after: next)
-                        continue
-                    }
-                    quoted = false
-                } else {
-                    if byte == lf { line += 1 }
-                    field.append(byte)
-                }
-            } else {
-                switch byte {
-                case quote:
-                    guard field.isEmpty else { throw .invalidInput("row \(line): a quote inside an unquoted field") }
-                    quoted = true
-                case comma:
-                    guard row.count < ImportParser.maximumFields else {
-                        throw .invalidInput("row \(rowIndex + 1): more than \(ImportParser.maximumFields) fields")
-                    }
-                    row.append(String(decoding: field, as: UTF8.self))
-                    field.removeAll(keepingCapacity: true)
-                case cr where next != utf8.endIndex && utf8[next] == lf:
-                    break
-                case lf:
-                    try endRow()
-                default:
-                    field.append(byte)
-                }
+/// Lines of a descriptor, read 64 KiB at a time: each without its LF, at most
+/// `maximumLineBytes` (a longer one is refused without reading the rest of it).
+struct LineReader {
+    private let descriptor: Int32
+    private let maximumLineBytes: Int
+    private var buffer: [UInt8] = []
+    private var start = 0
+    private var finished = false
+    private(set) var bytesRead = 0
+    /// The number of the line `next()` returned last, from 1.
+    private(set) var lineNumber = 0
+    /// Whether the line returned last ended the input without an LF.
+    private(set) var atEnd = false
+
+    init(descriptor: Int32, maximumLineBytes: Int) {
+        self.descriptor = descriptor
+        self.maximumLineBytes = maximumLineBytes
+    }
+
+    /// Lines of bytes already in memory.
+    init(bytes: [UInt8], maximumLineBytes: Int) {
+        descriptor = -1
+        self.maximumLineBytes = maximumLineBytes
+        buffer = bytes
+        bytesRead = bytes.count
+        finished = true
+    }
+
+    mutating func next() throws(TwofaError) -> [UInt8]? {
+        while true {
+            if let newline = buffer[start...].firstIndex(of: UInt8(ascii: "\n")) {
+                let line = Array(buffer[start..<newline])
+                start = newline + 1
+                lineNumber += 1
+                try check(line.count)
+                return line
             }
-            index = next
+            try check(buffer.count - start)
+            if finished {
+                guard start < buffer.count else { return nil }
+                let line = Array(buffer[start...])
+                start = buffer.count
+                lineNumber += 1
+                atEnd = true
+                return line
+            }
+            // Keep only the unread part, then read more.
+            if start > 0 {
+                buffer.removeSubrange(0..<start)
+                start = 0
+            }
+            let chunk = 1 << 16
+            let old = buffer.count
+            buffer.append(contentsOf: repeatElement(0, count: chunk))
+            var got: Int
+            repeat {
+                got = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress.map { $0 + old }, chunk) }
+            } while got < 0 && errno == EINTR
+            guard got >= 0 else {
+                buffer.removeSubrange(old...)
+                throw .file(path: "the import input", reason: "cannot read it (\(SecureFiles.describe(errno)))")
+            }
+            buffer.removeSubrange((old + got)...)
+            bytesRead += got
+            if got == 0 { finished = true }
         }
-        if quoted { throw .invalidInput("row \(line): a quoted field is not closed") }
-        if !endsWithLineBreak { try endRow() }
+    }
+
+    private func check(_ length: Int) throws(TwofaError) {
+        guard length <= maximumLineBytes else {
+            throw .invalidInput(
+                "line \(lineNumber + (length == 0 ? 0 : 1)): longer than \(maximumLineBytes >> 10) KiB, more than any account needs (is this an import file?)")
+        }
     }
 }
 
-/// google-authenticator's state file (~/.google_authenticator): the base32 secret on the first
-/// line, `" OPTION [value]` lines, then 8-digit scratch codes.
+/// RFC 4180 CSV records, assembled from lines: fields separated by commas, optionally in double
+/// quotes (a quote doubled inside; nothing but a comma or the end of the record after the
+/// closing quote), records ended by LF or CRLF; a quoted field may hold line breaks. Written
+/// here because the CSV packages at hand (SwiftCSV, CSV.swift) load all of Foundation, which
+/// twofa keeps off its commands' path.
+struct CSVRecords {
+    private var row: [String] = []
+    private var field: [UInt8] = []
+    private var quoted = false
+    private var afterQuote = false
+    private var recordBytes = 0
+
+    var isInsideQuotes: Bool { quoted }
+
+    /// Feeds one line (without its LF); answers the record if the line completed one.
+    mutating func feed(_ line: [UInt8], row number: Int, atEnd: Bool) throws(TwofaError) -> [String]? {
+        let quote = UInt8(ascii: "\""), comma = UInt8(ascii: ","), cr = UInt8(ascii: "\r")
+        recordBytes += line.count + 1
+        guard recordBytes <= ImportReader.maximumLineBytes else {
+            throw .invalidInput("row \(number): longer than \(ImportReader.maximumLineBytes >> 10) KiB")
+        }
+        var index = 0
+        while index < line.count {
+            let byte = line[index]
+            index += 1
+            if quoted {
+                if byte == quote {
+                    if index < line.count && line[index] == quote {
+                        field.append(quote)
+                        index += 1
+                    } else {
+                        quoted = false
+                        afterQuote = true
+                    }
+                } else {
+                    field.append(byte)
+                }
+                continue
+            }
+            switch byte {
+            case comma:
+                guard row.count < ImportReader.maximumFields else {
+                    throw .invalidInput("row \(number): more than \(ImportReader.maximumFields) fields")
+                }
+                try endField(row: number)
+                afterQuote = false
+            case cr where index == line.count:
+                break  // CRLF
+            case _ where afterQuote:
+                throw .invalidInput("row \(number): text after the closing quote of a field")
+            case quote:
+                guard field.isEmpty else { throw .invalidInput("row \(number): a quote inside an unquoted field") }
+                quoted = true
+            default:
+                field.append(byte)
+            }
+        }
+        if quoted {
+            // The line break belongs to the quoted field.
+            if !atEnd { field.append(UInt8(ascii: "\n")) }
+            return nil
+        }
+        try endField(row: number)
+        afterQuote = false
+        recordBytes = 0
+        defer { row.removeAll(keepingCapacity: true) }
+        return row
+    }
+
+    private mutating func endField(row number: Int) throws(TwofaError) {
+        guard let text = String(validating: field, as: UTF8.self) else { throw .invalidInput("row \(number): not UTF-8") }
+        row.append(text)
+        field.removeAll(keepingCapacity: true)
+    }
+}
+
 public struct GoogleAuthenticatorFile: Sendable {
     public var secret: [UInt8]
     public var period: Int64
@@ -464,7 +557,7 @@ func unhex(_ text: String) -> [UInt8]? {
 extension Accounts {
     /// Every account with its secret decrypted: a file the operator must protect.
     public func exportAccounts() throws(TwofaError) -> [TransferredAccount] {
-        guard let store = try store(create: false) else { return [] }
+        guard let store = try store(create: false, access: .read) else { return [] }
         let accounts = try store.allAccounts()
         let box = accounts.contains(where: { $0.totp != nil }) ? try secretBox(for: store) : nil
         var result: [TransferredAccount] = []
@@ -480,60 +573,140 @@ extension Accounts {
                 user: account.name, passwordHash: account.passwordHash, createdAt: account.createdAt, totp: totp,
                 backupCodeDigests: account.backupCodeDigests))
         }
-        try self.audit(store, "export", nil, ok: true, detail: result.count == 1 ? "1 account" : "\(result.count) accounts")
+        let detail = result.count == 1 ? "1 account" : "\(result.count) accounts"
+        if store.isReadOnly {
+            // The export is what was asked for; the missing audit line is said, not fatal.
+            environment.notice("the database is read-only: the audit event of this export (\(detail)) could not be written")
+        } else {
+            try self.audit(store, "export", nil, ok: true, detail: detail)
+        }
         return result
     }
 
-    /// Creates the accounts, all or nothing: any that exists already (or twice in the file) is a
-    /// conflict and nothing is imported. With `dryRun`, everything is checked and nothing written.
-    /// `progress` is told (done, total) as the work goes.
+    /// Creates the accounts `next` reads, all or nothing, in one transaction, a batch of
+    /// prepared inserts at a time, so memory stays bounded however many there are: any that
+    /// exists already (or comes twice) is a conflict and nothing is imported. With `dryRun`,
+    /// everything is checked, the database is only read, and the accounts go into a private
+    /// temporary database that is dropped (the same inserts and constraints, nothing kept).
+    /// `progress` is told the number done after each batch.
     public func importAccounts(
-        _ accounts: [TransferredAccount], dryRun: Bool, source: String,
-        progress: (Int, Int) -> Void = { _, _ in }
+        dryRun: Bool, source: String, next: () throws(TwofaError) -> TransferredAccount?,
+        progress: (Int) -> Void = { _ in }
     ) throws(TwofaError) -> Int {
-        var seen = Set<String>()
-        for account in accounts where !seen.insert(account.user).inserted {
-            throw .userExists(user: account.user)
-        }
-        if dryRun {
-            if let store = try store(create: false) {
-                for user in try store.allUsers() where seen.contains(user.name) { throw .userExists(user: user.name) }
-            }
-            progress(accounts.count, accounts.count)
-            return accounts.count
-        }
-        guard let store = try store(create: true) else { throw .internalError("the database was not created") }
-        let box = accounts.contains(where: { $0.totp != nil }) ? try secretBox(for: store) : nil
-        let time = environment.clock.now()
         // The source (a file name) goes into the audit log escaped, never with raw controls.
         let source = terminalSafe(source)
-        let chunk = 2000
-        try store.writeTransaction { () throws(TwofaError) in
-            var done = 0
-            while done < accounts.count {
-                let slice = accounts[done..<min(done + chunk, accounts.count)]
-                var records: [AccountRecord] = []
-                records.reserveCapacity(slice.count)
-                for account in slice {
-                    var totp: TOTPRecord?
-                    if let t = account.totp, let box {
-                        totp = TOTPRecord(
-                            status: t.status, sealedSecret: try box.seal(t.secret, user: account.user),
-                            parameters: t.parameters, issuer: t.issuer, lastStep: t.lastStep, createdAt: time)
-                    }
-                    records.append(AccountRecord(
-                        name: account.user, passwordHash: account.passwordHash, createdAt: account.createdAt,
-                        totp: totp, backupCodeDigests: account.backupCodeDigests))
-                }
-                try store.insertAccounts(records)
-                try store.appendAudit(slice.map {
-                    AuditEvent(at: time, event: "import", user: $0.user, ok: true, detail: "from \(source)")
-                })
-                done += slice.count
-                progress(done, accounts.count)
-            }
+        // The first account is read before the database is made: a file that is wrong from its
+        // first line (or /dev/zero) leaves no database behind where there was none.
+        let first = try next()
+        if dryRun {
+            let existing = try store(create: false, access: .read)
+            return try importAccounts(
+                into: try SQLiteAccountStore.scratch(), existing: existing, dryRun: true, source: source, first: first,
+                next: next, progress: progress)
         }
-        return accounts.count
+        if openedStore == nil, !SecureFiles.exists(environment.databasePath) {
+            return try importIntoNewDatabase(source: source, first: first, next: next, progress: progress)
+        }
+        guard let target = try store(create: true) else { throw .internalError("the database was not created") }
+        return try importAccounts(
+            into: target, existing: nil, dryRun: false, source: source, first: first, next: next, progress: progress)
+    }
+
+    /// Where there is no database yet, the import builds one under a temporary name beside it
+    /// and links it into place only once every account is in: an import that fails at its
+    /// last line leaves no database behind, as it leaves an existing one untouched.
+    private func importIntoNewDatabase(
+        source: String, first: TransferredAccount?, next: () throws(TwofaError) -> TransferredAccount?,
+        progress: (Int) -> Void
+    ) throws(TwofaError) -> Int {
+        let path = environment.databasePath
+        let temporary = path + ".import-" + hex(try environment.random.bytes(8))
+        func removeTemporary() {
+            for suffix in ["", "-wal", "-shm", "-journal"] { _ = unlink(temporary + suffix) }
+        }
+        let count: Int
+        do throws(TwofaError) {
+            guard let store = try SQLiteAccountStore.open(path: temporary, create: true) else {
+                throw TwofaError.internalError("the database was not created")
+            }
+            count = try importAccounts(
+                into: store, existing: nil, dryRun: false, source: source, first: first, next: next, progress: progress)
+            try store.checkpointAndClose()
+            // link(2) fails if the name was taken meanwhile: never replace a database.
+            guard link(temporary, path) == 0 else {
+                let reason = errno == EEXIST
+                    ? "it was created by another process while this import ran; nothing was imported: run the import again"
+                    : "cannot put the imported database in place (\(SecureFiles.describe(errno)))"
+                throw TwofaError.storage(path: path, reason: reason)
+            }
+        } catch {
+            removeTemporary()
+            throw error
+        }
+        removeTemporary()
+        return count
+    }
+
+    private func importAccounts(
+        into target: any AccountStore, existing: (any AccountStore)?, dryRun: Bool, source: String,
+        first: TransferredAccount?, next: () throws(TwofaError) -> TransferredAccount?, progress: (Int) -> Void
+    ) throws(TwofaError) -> Int {
+        var first = first
+        let time = environment.clock.now()
+        var box: SecretBox?
+        return try target.writeTransaction { () throws(TwofaError) -> Int in
+            var done = 0
+            var batch: [AccountRecord] = []
+            var events: [AuditEvent] = []
+            func flush() throws(TwofaError) {
+                try target.insertAccounts(batch)
+                if !dryRun { try target.appendAudit(events) }
+                done += batch.count
+                batch.removeAll(keepingCapacity: true)
+                events.removeAll(keepingCapacity: true)
+                progress(done)
+            }
+            while true {
+                let account: TransferredAccount
+                if let pending = first {
+                    account = pending
+                    first = nil
+                } else if let read = try next() {
+                    account = read
+                } else {
+                    break
+                }
+                if let existing, try existing.user(named: account.user) != nil { throw .userExists(user: account.user) }
+                var totp: TOTPRecord?
+                if let t = account.totp {
+                    let sealed: [UInt8]
+                    if dryRun {
+                        // Nothing is kept, so nothing is encrypted (and no key file is made).
+                        sealed = [UInt8](repeating: 0, count: 48)
+                    } else {
+                        if box == nil { box = try secretBox(for: target) }
+                        guard let box else { throw .internalError("no key for the secrets") }
+                        sealed = try box.seal(t.secret, user: account.user)
+                    }
+                    totp = TOTPRecord(
+                        status: t.status, sealedSecret: sealed, parameters: t.parameters, issuer: t.issuer,
+                        lastStep: t.lastStep, createdAt: time)
+                }
+                batch.append(AccountRecord(
+                    name: account.user, passwordHash: account.passwordHash, createdAt: account.createdAt, totp: totp,
+                    backupCodeDigests: account.backupCodeDigests))
+                events.append(AuditEvent(at: time, event: "import", user: account.user, ok: true, detail: "from \(source)"))
+                if batch.count == 2000 { try flush() }
+            }
+            try flush()
+            return done
+        }
+    }
+
+    /// All of `accounts`, as `importAccounts(dryRun:source:next:progress:)` does.
+    public func importAccounts(_ accounts: [TransferredAccount], dryRun: Bool, source: String) throws(TwofaError) -> Int {
+        var iterator = accounts.makeIterator()
+        return try importAccounts(dryRun: dryRun, source: source, next: { iterator.next() })
     }
 
     /// Takes a google-authenticator state file's secret, step and scratch codes for an existing

@@ -98,6 +98,10 @@ public struct AccountRecord: Sendable {
 /// Reads outside `writeTransaction` see a consistent snapshot but may be stale by the time the
 /// caller acts; anything decided from a read and then written goes inside one transaction.
 public protocol AccountStore: AnyObject {
+    /// Whether the store can only be read (a read-only file or mount, opened by a read-only
+    /// command).
+    var isReadOnly: Bool { get }
+
     /// Runs `body` as one write transaction, taken before the first read (no other writer can
     /// come in between), committed if `body` returns and rolled back if it throws.
     func writeTransaction<T>(_ body: () throws(TwofaError) -> T) throws(TwofaError) -> T

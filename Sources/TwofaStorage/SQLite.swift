@@ -7,19 +7,37 @@ final class SQLiteConnection {
     let path: String
     private var handle: OpaquePointer?
 
+    enum Mode {
+        /// Read and write; a write-protected file opens read-only (`isReadOnly`).
+        case readWrite
+        /// Read and write, creating the file (only for SQLite's nameless temporary database:
+        /// twofa creates its files itself, 0600).
+        case create
+        /// Read-only and immutable, for a file on a read-only mount, where SQLite can neither
+        /// create the -shm a WAL database needs nor take locks (nothing can change it there).
+        case immutable
+    }
+
     /// SQLITE_OPEN_NOFOLLOW refuses a symlink in the database's place.
-    init(path: String, create: Bool) throws(TwofaError) {
+    init(path: String, mode: Mode) throws(TwofaError) {
         self.path = path
-        var flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_FULLMUTEX
-        if create { flags |= SQLITE_OPEN_CREATE }
+        var flags = SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_FULLMUTEX
+        var name = path
+        switch mode {
+        case .readWrite: flags |= SQLITE_OPEN_READWRITE
+        case .create: flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
+        case .immutable:
+            flags |= SQLITE_OPEN_READONLY | SQLITE_OPEN_URI
+            name = "file:" + Self.uriPath(path) + "?immutable=1"
+        }
         var db: OpaquePointer?
-        let status = sqlite3_open_v2(path, &db, flags, nil)
+        let status = sqlite3_open_v2(name, &db, flags, nil)
         handle = db
         guard status == SQLITE_OK else {
-            let reason = db.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
+            let code = db.map { sqlite3_extended_errcode($0) } ?? status
             sqlite3_close_v2(db)
             handle = nil
-            throw .storage(path: path, reason: reason)
+            throw .storage(path: path, reason: Self.explain(code))
         }
         sqlite3_extended_result_codes(db, 1)
         // Waits out another process's write lock instead of failing with "database is locked".
@@ -27,23 +45,81 @@ final class SQLiteConnection {
         _ = twofa_sqlite3_db_config_defensive(db)
     }
 
+    /// A path as a URI's path: percent-encoded where a URI would read it otherwise.
+    private static func uriPath(_ path: String) -> String {
+        var out = ""
+        for byte in path.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "/"), UInt8(ascii: "."), UInt8(ascii: "-"),
+                UInt8(ascii: "_"):
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                let hex = Array("0123456789ABCDEF".unicodeScalars)
+                out += "%"
+                out.unicodeScalars.append(hex[Int(byte >> 4)])
+                out.unicodeScalars.append(hex[Int(byte & 15)])
+            }
+        }
+        return out
+    }
+
+    /// Whether the connection can only read (a write-protected file, a read-only mount).
+    var isReadOnly: Bool { sqlite3_db_readonly(handle, "main") == 1 }
+
+    /// What a failure means to the person who must act on it, without SQL.
+    static func explain(_ code: Int32) -> String {
+        switch code & 0xff {
+        case SQLITE_READONLY:
+            "the database is read-only (a read-only file or mount): this command writes; make it writable, or work on a writable copy"
+        case SQLITE_CANTOPEN:
+            "cannot open it: check that it and its folder exist and that you may read them"
+        case SQLITE_NOTADB, SQLITE_CORRUPT:
+            "it is not a SQLite database, or it is damaged: restore it from a backup"
+        case SQLITE_FULL:
+            "the disk is full: free some space and try again"
+        case SQLITE_BUSY, SQLITE_LOCKED:
+            "another process kept it locked for 30 s: try again"
+        case SQLITE_IOERR:
+            "an input/output error on its disk: check the disk (dmesg), then try again"
+        case SQLITE_PERM, SQLITE_AUTH:
+            "permission denied: check who owns it and its folder"
+        case SQLITE_NOMEM:
+            "out of memory"
+        case SQLITE_CONSTRAINT:
+            "a record breaks one of its rules (a hand-edited or damaged database?): restore it from a backup"
+        default:
+            String(cString: sqlite3_errstr(code)).lowercased()
+        }
+    }
+
     deinit {
         sqlite3_close_v2(handle)
     }
 
-    func error(_ what: String) -> TwofaError {
-        let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "closed"
-        return .storage(path: path, reason: "\(what): \(message)")
+    /// Closes the connection now (statements still alive are finalised when they go).
+    func close() {
+        sqlite3_close_v2(handle)
+        handle = nil
     }
 
+    /// The last failure as a storage error: what it means and what to do, never the SQL.
+    func error() -> TwofaError {
+        let code = handle.map { sqlite3_extended_errcode($0) } ?? SQLITE_MISUSE
+        return .storage(path: path, reason: Self.explain(code))
+    }
+
+    /// The last failure's code (extended).
+    var lastErrorCode: Int32 { handle.map { sqlite3_extended_errcode($0) } ?? SQLITE_MISUSE }
+
     func execute(_ sql: String) throws(TwofaError) {
-        guard sqlite3_exec(handle, sql, nil, nil, nil) == SQLITE_OK else { throw error("'\(sql.prefix(40))'") }
+        guard sqlite3_exec(handle, sql, nil, nil, nil) == SQLITE_OK else { throw error() }
     }
 
     func prepare(_ sql: String) throws(TwofaError) -> SQLiteStatement {
         var statement: OpaquePointer?
         guard sqlite3_prepare_v2(handle, sql, -1, &statement, nil) == SQLITE_OK, let statement else {
-            throw error("cannot prepare a statement")
+            throw error()
         }
         return SQLiteStatement(connection: self, statement: statement)
     }
@@ -52,6 +128,31 @@ final class SQLiteConnection {
     var changes: Int { Int(sqlite3_changes(handle)) }
 
     var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
+
+    /// Copies the whole database into a new file at `destination` (SQLite's online backup, so
+    /// it is consistent), which must not exist; it is made 0600. The copy is read through a
+    /// connection of its own, so this one may hold the write lock meanwhile (as the migration
+    /// does, to copy exactly the state it is about to change).
+    func backup(to destination: String) throws(TwofaError) {
+        try SecureFiles.createExclusive(destination, content: []) { TwofaError.storage(path: destination, reason: $0) }
+        var source: OpaquePointer?
+        var target: OpaquePointer?
+        defer {
+            sqlite3_close_v2(target)
+            sqlite3_close_v2(source)
+        }
+        guard sqlite3_open_v2(path, &source, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOFOLLOW, nil) == SQLITE_OK,
+            sqlite3_open_v2(destination, &target, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, nil) == SQLITE_OK,
+            let backup = sqlite3_backup_init(target, "main", source, "main")
+        else {
+            throw .storage(path: destination, reason: "cannot back the database up there: " + Self.explain(sqlite3_errcode(target)))
+        }
+        let stepped = sqlite3_backup_step(backup, -1)
+        let finished = sqlite3_backup_finish(backup)
+        guard stepped == SQLITE_DONE, finished == SQLITE_OK else {
+            throw .storage(path: destination, reason: "cannot back the database up there: " + Self.explain(finished))
+        }
+    }
 
     /// Runs `body` in a write transaction taken at the start (BEGIN IMMEDIATE), so a read inside
     /// it sees what no other process can change before the commit.
@@ -98,7 +199,7 @@ final class SQLiteStatement {
                     sqlite3_bind_blob(statement, index, buffer.baseAddress, Int32(buffer.count), Self.transient)
                 }
             }
-            guard status == SQLITE_OK else { throw connection.error("cannot bind a value") }
+            guard status == SQLITE_OK else { throw connection.error() }
         }
         return self
     }
@@ -108,7 +209,7 @@ final class SQLiteStatement {
         switch sqlite3_step(statement) {
         case SQLITE_ROW: return true
         case SQLITE_DONE: return false
-        default: throw connection.error("a statement failed")
+        default: throw connection.error()
         }
     }
 

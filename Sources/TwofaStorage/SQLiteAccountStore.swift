@@ -7,15 +7,31 @@ public final class SQLiteAccountStore: AccountStore {
     let connection: SQLiteConnection
     public var path: String { connection.path }
 
+    /// What a command does with the database: read-only commands work on a read-only file or
+    /// mount and never migrate; write commands refuse a read-only database before anything else.
+    public enum Access: Sendable {
+        case read
+        case write
+    }
+
+    /// The migration this open made, if any: the version it started from and the copy of the
+    /// database made before (SQLite's backup), for the caller to say so and audit it.
+    public private(set) var migration: (from: Int, to: Int, backup: String)?
+
     /// Opens the database at `path`. With `create` false, a missing file is not created and the
     /// answer is nil; with `create` true the file is made 0600 (its folder 0700) and migrated.
-    /// A symlink, or a file readable by others or owned by another user, is refused.
-    public static func open(path: String, create: Bool) throws(TwofaError) -> SQLiteAccountStore? {
+    /// A symlink, a file readable by others or owned by another user, one in a folder others can
+    /// write, and foreign `-wal`/`-shm`/`-journal` files are refused. A read opens what a write
+    /// cannot (a 0400 file, a read-only mount) and reads an older schema as it is; an empty file
+    /// reads as no database.
+    public static func open(path: String, create: Bool, access: Access = .write) throws(TwofaError)
+        -> SQLiteAccountStore?
+    {
         let makeError = { (reason: String) in TwofaError.storage(path: path, reason: reason) }
         // The folder first: in a folder another user can write, nothing below is worth checking.
         try SecureFiles.checkFolder(of: path, makeError)
         if !SecureFiles.exists(path) {
-            guard create else { return nil }
+            guard create && access == .write else { return nil }
             // Made here, empty and private, so SQLite never creates it with the umask's mode.
             // Another process may make it first: then it is checked like any existing file.
             do { try SecureFiles.createExclusive(path, content: [], makeError) } catch {
@@ -26,41 +42,101 @@ public final class SQLiteAccountStore: AccountStore {
         }
         try SecureFiles.checkCompanions(of: path, makeError)
         let checked = try SecureFiles.checkExisting(path, makeError)
-        let store = SQLiteAccountStore(connection: try SQLiteConnection(path: path, create: false))
+        var store = SQLiteAccountStore(connection: try SQLiteConnection(path: path, mode: .readWrite))
         // The file SQLite opened by path is the one checked (the folder check above already
         // keeps other users from swapping it; this catches anything else that did).
         guard let opened = SecureFiles.identity(ofPath: path), opened == checked else {
             throw makeError("it was replaced while twofa opened it; check who else writes to its folder")
         }
-        try store.prepareSchema()
+        var version: Int
+        do {
+            version = try store.schemaVersion()
+        } catch {
+            // On a read-only mount SQLite cannot make the -shm of a WAL database: nothing can
+            // change the file there, so a read takes it as immutable, and a write is told it
+            // is read-only (if the file reads that way, that is what stopped it).
+            let immutable = SQLiteAccountStore(connection: try SQLiteConnection(path: path, mode: .immutable))
+            guard let readable = try? immutable.schemaVersion() else { throw error }
+            guard access == .read else { throw makeError(SQLiteConnection.explain(SQLITE_READONLY)) }
+            store = immutable
+            version = readable
+        }
+        if access == .write && store.connection.isReadOnly {
+            throw makeError(SQLiteConnection.explain(SQLITE_READONLY))
+        }
+        guard try store.prepareSchema(version: version, access: access) else { return nil }
         return store
     }
+
+    /// A private temporary database (SQLite's nameless one: an unlinked file of its own, gone at
+    /// close), with twofa's schema: where `import --dry-run` tries its inserts.
+    public static func scratch() throws(TwofaError) -> SQLiteAccountStore {
+        let store = SQLiteAccountStore(connection: try SQLiteConnection(path: "", mode: .create))
+        _ = try store.prepareSchema(version: try store.schemaVersion(), access: .write)
+        return store
+    }
+
+    /// Moves everything in the WAL into the database file and closes the connection: the file
+    /// alone then holds every committed write (it can be linked under another name).
+    public func checkpointAndClose() throws(TwofaError) {
+        try connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        connection.close()
+    }
+
+    /// Whether this store can only be read.
+    public var isReadOnly: Bool { connection.isReadOnly }
 
     init(connection: SQLiteConnection) {
         self.connection = connection
     }
 
-    private func prepareSchema() throws(TwofaError) {
+    /// Brings the schema to the current version (a write) or checks it can be read as it is (a
+    /// read); false for an empty file that a read takes as no database.
+    private func prepareSchema(version: Int, access: Access) throws(TwofaError) -> Bool {
         try connection.execute("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL")
-        let version = try schemaVersion()
-        if version == Schema.currentVersion { return }
+        if version == Schema.currentVersion { return true }
         if version > Schema.currentVersion {
             throw .storage(
                 path: path,
                 reason: "it has schema version \(version), newer than this twofa knows (\(Schema.currentVersion)); upgrade twofa")
         }
+        if access == .read {
+            // Reads never migrate: every older schema reads as it is (the migrations since
+            // version 1 add indexes and tables that only writes use).
+            if version == 0 {
+                try verifyItIsTwofaDatabase(version: 0)
+                return false
+            }
+            return true
+        }
         // WAL is a property of the file: set once, outside a transaction.
-        try connection.execute("PRAGMA journal_mode = WAL")
+        if !path.isEmpty { try connection.execute("PRAGMA journal_mode = WAL") }
         try connection.writeTransaction { () throws(TwofaError) in
             // Another process may have migrated while this one waited for the lock.
             var current = try schemaVersion()
             try verifyItIsTwofaDatabase(version: current)
+            guard current < Schema.currentVersion else { return }
+            let from = current
+            var backup = ""
+            if from > 0 {
+                // A copy of the old database beside it, named after its version, before any
+                // change (taken inside the write lock, so it is the state being migrated).
+                backup = path + ".v\(from).bak"
+                var attempt = 1
+                while SecureFiles.exists(backup) {
+                    attempt += 1
+                    backup = path + ".v\(from).bak.\(attempt)"
+                }
+                try connection.backup(to: backup)
+            }
             while current < Schema.currentVersion {
                 try connection.execute(Schema.migrations[current])
                 current += 1
             }
             try connection.execute("PRAGMA user_version = \(current)")
+            if from > 0 { migration = (from, current, backup) }
         }
+        return true
     }
 
     private func schemaVersion() throws(TwofaError) -> Int {

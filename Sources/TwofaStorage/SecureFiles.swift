@@ -139,6 +139,20 @@ public enum SecureFiles {
         }
     }
 
+    /// A file to read as a stream (an import file; "-" is standard input), and its size when it
+    /// is a regular file. A file that cannot be opened is exit 74.
+    public static func openInput(_ path: String) throws(TwofaError) -> (descriptor: Int32, size: Int?) {
+        let fd = path == "-" ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw .file(path: path, reason: "cannot read it (\(describe(errno)))") }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw .file(path: path, reason: "cannot read it (\(describe(errno)))") }
+        if info.st_mode & S_IFMT == S_IFDIR {
+            if fd != STDIN_FILENO { close(fd) }
+            throw .file(path: path, reason: "it is a folder, not a file")
+        }
+        return (fd, info.st_mode & S_IFMT == S_IFREG ? Int(info.st_size) : nil)
+    }
+
     /// "16 MiB", "64 KiB", or bytes.
     static func describeSize(_ bytes: Int) -> String {
         if bytes >= 1 << 20 && bytes % (1 << 20) == 0 { return "\(bytes >> 20) MiB" }

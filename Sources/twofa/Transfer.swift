@@ -84,7 +84,7 @@ struct Import: ParsableCommand {
             let issuer = issuer ?? Terminal.environment("TWOFA_ISSUER") ?? hostName()
             try refuseUnsafeText(issuer, what: "the issuer")
             let parsed = try GoogleAuthenticatorFile(
-                parsing: try SecureFiles.readAll(path, maximumBytes: ImportParser.maximumGoogleAuthenticatorFileBytes))
+                parsing: try SecureFiles.readAll(path, maximumBytes: ImportReader.maximumGoogleAuthenticatorFileBytes))
             try accounts.importGoogleAuthenticator(parsed, name: user, issuer: issuer)
             let name = user.lowercased()
             Output.result(
@@ -93,13 +93,16 @@ struct Import: ParsableCommand {
             return
         }
         let path = file ?? "-"
-        let records = try ImportParser.parse(
-            try SecureFiles.readAll(path, maximumBytes: ImportParser.maximumFileBytes),
-            format: format ?? (path == "-" ? .jsonl : ImportFormat.guess(path: path)), now: SystemClock().now())
-        let bar = ProgressBar(enabled: !global.json && Terminal.stderrIsTTY)
-        let count = try accounts.importAccounts(records, dryRun: dryRun, source: path == "-" ? "stdin" : path) {
-            bar.update($0, of: $1)
-        }
+        let input = try SecureFiles.openInput(path)
+        defer { if input.descriptor != STDIN_FILENO { close(input.descriptor) } }
+        let reader = ImportReader(
+            descriptor: input.descriptor, format: format ?? (path == "-" ? .jsonl : ImportFormat.guess(path: path)),
+            now: SystemClock().now())
+        // The bar follows the bytes read, where the size is known (a file, not a pipe).
+        let bar = ProgressBar(enabled: !global.json && Terminal.stderrIsTTY && input.size != nil)
+        let count = try accounts.importAccounts(
+            dryRun: dryRun, source: path == "-" ? "stdin" : path, next: { () throws(TwofaError) in try reader.next() },
+            progress: { _ in bar.update(reader.bytesRead, of: input.size ?? 0) })
         bar.finish()
         Output.result(
             .object([("imported", .int(dryRun ? 0 : count))] + (dryRun ? [("checked", .int(count))] : [])),
@@ -111,16 +114,16 @@ struct Import: ParsableCommand {
 
 extension ImportFormat: ExpressibleByArgument {}
 
-/// `[#####     ]  4000/10000` on stderr, redrawn in place; only on a terminal.
+/// `[#####     ]  41%` on stderr, redrawn in place; only on a terminal.
 struct ProgressBar {
     let enabled: Bool
 
     func update(_ done: Int, of total: Int) {
         guard enabled, total > 0 else { return }
         let width = 30
-        let filled = done * width / total
+        let filled = min(done, total) * width / total
         Output.writeStandardError(
-            "\r[" + String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled) + "]  \(done)/\(total)")
+            "\r[" + String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled) + "]  \(min(done, total) * 100 / total)%")
     }
 
     func finish() {

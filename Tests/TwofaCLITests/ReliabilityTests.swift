@@ -98,8 +98,9 @@ struct ReliabilityTests {
         print("kill -9: \(killed) processes killed, \(acknowledged.count) acknowledged writes all present")
     }
 
-    /// A database made by schema version 1 opens, migrates to the current version, and keeps
-    /// working: passwords, secrets, scratch codes, pending enrolments.
+    /// A database made by schema version 1 opens, migrates to the current version at the first
+    /// write (never at a read), and keeps working: passwords, secrets, scratch codes, pending
+    /// enrolments.
     @Test func versionOneDatabaseMigrates() throws {
         let box = try Sandbox()
         let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
@@ -112,11 +113,27 @@ struct ReliabilityTests {
             try runProcess("/usr/bin/python3", ["-c", "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('pragma user_version').fetchone()[0])", box.database]).stdout
         }
         #expect(try version() == "1\n")
+        // A read-only command reads the old schema as it is: no upgrade, no message.
         let list = try box.run(["list", "--json"])
         #expect(list.status == 0, "\(list.stderr)")
-        #expect(try version() == "3\n")
+        #expect(list.stderr.isEmpty, "\(list.stderr)")
+        #expect(try version() == "1\n")
         #expect(list.stdout.contains("\"alice\"") && list.stdout.contains("\"carol\""))
-        #expect(try box.run(["login", "bob", "--password-stdin"], stdin: defaultPassword + "\n").status == 0)
+        // The first write upgrades, after copying the old database aside, and says so once.
+        let original = try Data(contentsOf: URL(fileURLWithPath: box.database))
+        let login = try box.run(["login", "bob", "--password-stdin"], stdin: defaultPassword + "\n")
+        #expect(login.status == 0, "\(login.stderr)")
+        #expect(try version() == "\(currentSchemaVersion)\n")
+        let backup = box.database + ".v1.bak"
+        #expect(login.stderr.contains("from schema version 1 to \(currentSchemaVersion)"), "\(login.stderr)")
+        #expect(login.stderr.contains(backup), "\(login.stderr)")
+        let copy = try runProcess("/usr/bin/python3", ["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print(c.execute('pragma user_version').fetchone()[0], c.execute('select count(*) from users').fetchone()[0])", backup]).stdout
+        #expect(copy == "1 3\n", "\(copy)")
+        #expect(original.count > 0)
+        let mode = try FileManager.default.attributesOfItem(atPath: backup)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        #expect(try box.run(["login", "bob", "--password-stdin"], stdin: defaultPassword + "\n").stderr.isEmpty)
+        #expect(try box.run(["audit", "--json"]).stdout.contains("\"upgrade\""))
         let t = now()
         #expect(try box.run(["code", "alice", "--at", String(t)]).stdout == (try oathtool(secret: "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", at: t)) + "\n")
         let scratch = try box.run(["login", "alice", "--password-stdin", "--json", "--code", "33334444"], stdin: defaultPassword + "\n")
@@ -171,3 +188,6 @@ final class Messages: @unchecked Sendable {
     func append(_ value: String) { lock.withLock { values.append(value) } }
     var all: [String] { lock.withLock { values } }
 }
+
+/// The schema version this twofa writes (TwofaStorage's Schema.currentVersion).
+let currentSchemaVersion = 3
