@@ -39,8 +39,7 @@ public final class Accounts {
         if let migration = store.migration {
             environment.notice(
                 "upgraded the database \(environment.databasePath) from schema version \(migration.from) to \(migration.to); the old one was copied to \(migration.backup)")
-            try audit(
-                store, "upgrade", nil, ok: true,
+            try audit(store, .upgrade, nil, ok: true,
                 detail: "schema \(migration.from) to \(migration.to); copy of the old database: \(migration.backup)")
         }
         return store
@@ -97,11 +96,11 @@ public final class Accounts {
         let time = now
         try store.writeTransaction { () throws(TwofaError) in
             let id = try store.insertUser(name: name, passwordHash: hash, createdAt: time)
-            try store.appendAudit(AuditEvent(at: time, event: "register", user: name, ok: true))
+            try store.appendAudit(AuditEvent(at: time, event: .register, user: name, ok: true))
             if let enrolment, let sealed {
                 try store.setTOTP(userID: id, record(for: enrolment, sealed: sealed, at: time))
                 try store.appendAudit(AuditEvent(
-                    at: time, event: "enrol", user: name, ok: true, detail: describe(enrolment.parameters)))
+                    at: time, event: .enrol, user: name, ok: true, detail: describe(enrolment.parameters)))
             }
         }
         return Registration(user: name, enrolment: enrolment)
@@ -115,23 +114,23 @@ public final class Accounts {
         let name = try Username.normalize(rawName)
         let store = try store(create: false)
         guard let store, let user = try store.user(named: name) else {
-            try refuseIfUnknownNameLocked(name, store: store, event: "login")
+            try refuseIfUnknownNameLocked(name, store: store, event: .login)
             let password = try credentials.password()
             _ = PasswordHasher.verify(password, against: environment.hasher.dummySetting())
-            try failUnknownName(name, store: store, event: "login")
+            try failUnknownName(name, store: store, event: .login)
         }
         // A locked account is refused before the password is even asked for.
-        try refuseIfLocked(user, store: store, event: "login")
+        try refuseIfLocked(user, store: store, event: .login)
         var password = try credentials.password()
         let matched = checkPassword(password, against: user.passwordHash)
         var code: GivenCode?
         if matched, user.twoFactor == .on, let given = try credentials.code() { code = try OTPCode.parse(given) }
         let secondFactor = try attempt(
-            user, store: store, event: "login", password: password, passwordMatched: matched, code: code,
+            user, store: store, event: .login, password: password, passwordMatched: matched, code: code,
             rule: .ifOn, completeSuccess: true
         ) { (current, factor, _) throws(TwofaError) -> SecondFactor? in
             try store.recordLogin(userID: current.id, at: now)
-            try store.appendAudit(AuditEvent(at: now, event: "login", user: current.name, ok: true, detail: factor?.rawValue))
+            try store.appendAudit(AuditEvent(at: now, event: .login, user: current.name, ok: true, detail: factor?.rawValue))
             return factor
         }
         try rehashIfNeeded(&password, user: user, store: store)
@@ -150,7 +149,7 @@ public final class Accounts {
             // between wins).
             guard let current = try store.user(named: user.name), current.passwordHash == user.passwordHash else { return }
             try store.updatePasswordHash(userID: user.id, hash: hash)
-            try store.appendAudit(AuditEvent(at: now, event: "rehash", user: user.name, ok: true))
+            try store.appendAudit(AuditEvent(at: now, event: .rehash, user: user.name, ok: true))
         }
     }
 
@@ -167,7 +166,7 @@ public final class Accounts {
         let (store, user) = try existingUser(name)
         let alreadyOn = TwofaError.wrongState(user: name, reason: "two-factor authentication is on already; disable it first")
         if user.twoFactor == .on { throw alreadyOn }
-        try refuseIfLocked(user, store: store, event: "enrol")
+        try refuseIfLocked(user, store: store, event: .enrol)
         let password = try credentials.password()
         let matched = checkPassword(password, against: user.passwordHash)
         let box = try secretBox(for: store)
@@ -175,13 +174,13 @@ public final class Accounts {
         let sealed = try box.seal(enrolment.secret, user: name)
         let time = now
         try attempt(
-            user, store: store, event: "enrol", password: password, passwordMatched: matched, code: nil, rule: .none,
+            user, store: store, event: .enrol, password: password, passwordMatched: matched, code: nil, rule: .none,
             completeSuccess: true
         ) { (current, _, _) throws(TwofaError) in
             guard current.twoFactor != .on else { throw alreadyOn }
             try store.setTOTP(userID: current.id, record(for: enrolment, sealed: sealed, at: time))
             try store.appendAudit(AuditEvent(
-                at: time, event: "enrol", user: name, ok: true, detail: describe(enrolment.parameters)))
+                at: time, event: .enrol, user: name, ok: true, detail: describe(enrolment.parameters)))
         }
         return enrolment
     }
@@ -197,17 +196,17 @@ public final class Accounts {
             let secret = try secretBox(for: store).open(totp.sealedSecret, user: name)
             return Enrolment(user: name, status: totp.status, secret: secret, issuer: totp.issuer, parameters: totp.parameters)
         }
-        try refuseIfLocked(user, store: store, event: "qr")
+        try refuseIfLocked(user, store: store, event: .qr)
         let password = try credentials.password()
         let matched = checkPassword(password, against: user.passwordHash)
         var code: GivenCode?
         if matched, let given = try credentials.code() { code = try OTPCode.parse(given) }
         return try attempt(
-            user, store: store, event: "qr", password: password, passwordMatched: matched, code: code, rule: .ifOn,
+            user, store: store, event: .qr, password: password, passwordMatched: matched, code: code, rule: .ifOn,
             completeSuccess: true
         ) { (current, factor, secret) throws(TwofaError) -> Enrolment in
             guard let totp = current.totp, let secret else { throw off }
-            try store.appendAudit(AuditEvent(at: now, event: "qr", user: name, ok: true, detail: factor?.rawValue))
+            try store.appendAudit(AuditEvent(at: now, event: .qr, user: name, ok: true, detail: factor?.rawValue))
             return Enrolment(user: name, status: totp.status, secret: secret, issuer: totp.issuer, parameters: totp.parameters)
         }
     }
@@ -222,15 +221,15 @@ public final class Accounts {
         let name = try Username.normalize(rawName)
         let store = try store(create: false)
         guard let store, let user = try store.user(named: name) else {
-            try refuseIfUnknownNameLocked(name, store: store, event: "verify")
+            try refuseIfUnknownNameLocked(name, store: store, event: .verify)
             // The work a known user's code costs: the key file read and checked, a secret
             // opened, the window's codes computed.
             if store != nil { try dummySecondFactorWork(code) }
-            try failUnknownName(name, store: store, event: "verify")
+            try failUnknownName(name, store: store, event: .verify)
         }
-        try refuseIfLocked(user, store: store, event: "verify")
+        try refuseIfLocked(user, store: store, event: .verify)
         return try attempt(
-            user, store: store, event: user.twoFactor == .pending ? "activate" : "verify", password: nil,
+            user, store: store, event: user.twoFactor == .pending ? .activate : .verify, password: nil,
             passwordMatched: false, code: code, rule: .always, completeSuccess: false
         ) { (current, factor, secret) throws(TwofaError) -> VerifyResult in
             guard let totp = current.totp, let secret else { throw .authenticationFailed }
@@ -242,7 +241,7 @@ public final class Accounts {
                 backupCodes = codes
             }
             try store.appendAudit(AuditEvent(
-                at: now, event: backupCodes == nil ? "verify" : "activate", user: name, ok: true, detail: factor?.rawValue))
+                at: now, event: backupCodes == nil ? .verify : .activate, user: name, ok: true, detail: factor?.rawValue))
             return VerifyResult(user: name, activated: backupCodes != nil, backupCodes: backupCodes)
         }
     }
@@ -256,20 +255,20 @@ public final class Accounts {
         let (store, user) = try existingUser(name)
         let off = TwofaError.wrongState(user: name, reason: "two-factor authentication is off already")
         guard let totp = user.totp else { throw off }
-        try refuseIfLocked(user, store: store, event: "disable")
+        try refuseIfLocked(user, store: store, event: .disable)
         let password = try credentials.password()
         let matched = checkPassword(password, against: user.passwordHash)
         var code: GivenCode?
         if matched, totp.status == .on, let given = try credentials.code() { code = try OTPCode.parse(given) }
         try attempt(
-            user, store: store, event: "disable", password: password, passwordMatched: matched, code: code,
+            user, store: store, event: .disable, password: password, passwordMatched: matched, code: code,
             rule: .ifOn, completeSuccess: true
         ) { (current, factor, _) throws(TwofaError) in
             guard current.totp != nil else { throw off }
             try store.setTOTP(userID: current.id, nil)
             try store.replaceBackupCodes(userID: current.id, digests: [])
             try store.appendAudit(AuditEvent(
-                at: now, event: "disable", user: name, ok: true,
+                at: now, event: .disable, user: name, ok: true,
                 detail: factor?.rawValue ?? "pending enrolment cancelled"))
         }
     }
@@ -284,7 +283,7 @@ public final class Accounts {
         try store.writeTransaction { () throws(TwofaError) in
             try store.setTOTP(userID: user.id, nil)
             try store.replaceBackupCodes(userID: user.id, digests: [])
-            try store.appendAudit(AuditEvent(at: now, event: "disable", user: name, ok: true, detail: "forced by the operator"))
+            try store.appendAudit(AuditEvent(at: now, event: .disable, user: name, ok: true, detail: "forced by the operator"))
         }
     }
 
@@ -296,19 +295,19 @@ public final class Accounts {
         let (store, user) = try existingUser(name)
         let notOn = TwofaError.wrongState(user: name, reason: "two-factor authentication is not on, so there are no backup codes")
         guard let totp = user.totp, totp.status == .on else { throw notOn }
-        try refuseIfLocked(user, store: store, event: "backup_codes")
+        try refuseIfLocked(user, store: store, event: .backupCodes)
         let password = try credentials.password()
         let matched = checkPassword(password, against: user.passwordHash)
         var code: GivenCode?
         if matched, let given = try credentials.code() { code = try OTPCode.parse(given) }
         return try attempt(
-            user, store: store, event: "backup_codes", password: password, passwordMatched: matched, code: code,
+            user, store: store, event: .backupCodes, password: password, passwordMatched: matched, code: code,
             rule: .ifOn, completeSuccess: true
         ) { (current, factor, secret) throws(TwofaError) -> [String] in
             guard current.totp?.status == .on, let secret else { throw notOn }
             let codes = try BackupCodes.generate(random: environment.random)
             try store.replaceBackupCodes(userID: current.id, digests: digests(codes, secret: secret, user: name))
-            try store.appendAudit(AuditEvent(at: now, event: "backup_codes", user: name, ok: true, detail: factor?.rawValue))
+            try store.appendAudit(AuditEvent(at: now, event: .backupCodes, user: name, ok: true, detail: factor?.rawValue))
             return codes
         }
     }
@@ -320,7 +319,7 @@ public final class Accounts {
         try store.writeTransaction { () throws(TwofaError) in
             try store.setFailures(userID: user.id, count: 0, lockedUntil: nil)
             try store.appendAudit(AuditEvent(
-                at: now, event: "unlock", user: name, ok: true,
+                at: now, event: .unlock, user: name, ok: true,
                 detail: "cleared \(user.failedAttempts) failures"))
         }
     }
@@ -379,7 +378,7 @@ public final class Accounts {
         "\(parameters.algorithm.rawValue), \(parameters.digits) digits, \(parameters.period) s"
     }
 
-    func audit(_ store: any AccountStore, _ event: String, _ user: String?, ok: Bool, detail: String? = nil)
+    func audit(_ store: any AccountStore, _ event: AuditEventName, _ user: String?, ok: Bool, detail: String? = nil)
         throws(TwofaError)
     {
         try store.writeTransaction { () throws(TwofaError) in
@@ -416,10 +415,10 @@ public final class Accounts {
 
     /// Audits an attempt refused while `user` is locked (not a failure: it is not counted) and
     /// throws exit 3, without the credentials being asked for.
-    func refuseIfLocked(_ user: UserRecord, store: any AccountStore, event: String) throws(TwofaError) {
+    func refuseIfLocked(_ user: UserRecord, store: any AccountStore, event: AuditEventName) throws(TwofaError) {
         let time = now
         guard let until = user.lockedUntil, until > time else { return }
-        try audit(store, "locked", user.name, ok: false, detail: "\(event) refused while locked")
+        try audit(store, .locked, user.name, ok: false, detail: "\(event.rawValue) refused while locked")
         throw .lockedOut(user: user.name, retryAfter: until - time)
     }
 
@@ -432,7 +431,7 @@ public final class Accounts {
     /// are told "wrong" before it locks.
     @discardableResult
     func attempt<T>(
-        _ snapshot: UserRecord, store: any AccountStore, event: String, password: Password?, passwordMatched: Bool,
+        _ snapshot: UserRecord, store: any AccountStore, event: AuditEventName, password: Password?, passwordMatched: Bool,
         code: GivenCode?, rule: CodeRule, completeSuccess: Bool,
         action: (_ current: UserRecord, _ factor: SecondFactor?, _ secret: [UInt8]?) throws(TwofaError) -> T
     ) throws(TwofaError) -> T {
@@ -446,7 +445,7 @@ public final class Accounts {
             }
             if let until = current.lockedUntil, until > time {
                 try store.appendAudit(AuditEvent(
-                    at: time, event: "locked", user: current.name, ok: false, detail: "\(event) refused while locked"))
+                    at: time, event: .locked, user: current.name, ok: false, detail: "\(event.rawValue) refused while locked"))
                 return .refused(.lockedOut(user: current.name, retryAfter: until - time))
             }
             if let password {
@@ -528,7 +527,7 @@ public final class Accounts {
     /// Counts a failure of `user` (inside the caller's transaction), locking the account at the
     /// threshold; answers the error the attempt then throws.
     private func countFailure(
-        _ user: UserRecord, store: any AccountStore, event: String, detail: String, at time: Int64,
+        _ user: UserRecord, store: any AccountStore, event: AuditEventName, detail: String, at time: Int64,
         error: TwofaError = .authenticationFailed
     ) throws(TwofaError) -> TwofaError {
         let failures = user.failedAttempts + 1
@@ -537,7 +536,7 @@ public final class Accounts {
         try store.appendAudit(AuditEvent(at: time, event: event, user: user.name, ok: false, detail: detail))
         if let lockedUntil {
             try store.appendAudit(AuditEvent(
-                at: time, event: "lockout", user: user.name, ok: true,
+                at: time, event: .lockout, user: user.name, ok: true,
                 detail: "\(failures) consecutive failures; locked for \(lockedUntil - time) s"))
         }
         return error
@@ -548,24 +547,24 @@ public final class Accounts {
     /// A name that is no account locks after the same failures as an account does, so neither
     /// the answers nor their number tell the two apart. Without a database there is nothing to
     /// tell apart (and nothing is created).
-    private func refuseIfUnknownNameLocked(_ name: String, store: (any AccountStore)?, event: String) throws(TwofaError) {
+    private func refuseIfUnknownNameLocked(_ name: String, store: (any AccountStore)?, event: AuditEventName) throws(TwofaError) {
         guard let store, let attempts = try store.unknownAttempts(name: name) else { return }
         let time = now
         guard let until = attempts.lockedUntil, until > time else { return }
-        try audit(store, "locked", name, ok: false, detail: "\(event) refused while locked")
+        try audit(store, .locked, name, ok: false, detail: "\(event.rawValue) refused while locked")
         throw .lockedOut(user: name, retryAfter: until - time)
     }
 
     /// Records the failure of a name that is no account, in one transaction with its lock
     /// decision, and throws what a wrong password would.
-    private func failUnknownName(_ name: String, store: (any AccountStore)?, event: String) throws(TwofaError) -> Never {
+    private func failUnknownName(_ name: String, store: (any AccountStore)?, event: AuditEventName) throws(TwofaError) -> Never {
         guard let store else { throw .authenticationFailed }
         let error: TwofaError = try store.writeTransaction { () throws(TwofaError) -> TwofaError in
             let time = now
             let previous = try store.unknownAttempts(name: name)
             if let until = previous?.lockedUntil, until > time {
                 try store.appendAudit(AuditEvent(
-                    at: time, event: "locked", user: name, ok: false, detail: "\(event) refused while locked"))
+                    at: time, event: .locked, user: name, ok: false, detail: "\(event.rawValue) refused while locked"))
                 return .lockedOut(user: name, retryAfter: until - time)
             }
             let failures = (previous?.failedAttempts ?? 0) + 1
@@ -575,7 +574,7 @@ public final class Accounts {
             try store.appendAudit(AuditEvent(at: time, event: event, user: name, ok: false, detail: "unknown user"))
             if let lockedUntil {
                 try store.appendAudit(AuditEvent(
-                    at: time, event: "lockout", user: name, ok: true,
+                    at: time, event: .lockout, user: name, ok: true,
                     detail: "\(failures) consecutive failures; locked for \(lockedUntil - time) s"))
             }
             return .authenticationFailed

@@ -52,24 +52,24 @@ extension Accounts {
                 try store.updatePasswordHash(userID: user.id, hash: hash)
                 try store.setFailures(userID: user.id, count: 0, lockedUntil: nil)
                 try store.appendAudit(AuditEvent(
-                    at: environment.clock.now(), event: "passwd", user: name, ok: true, detail: "forced by the operator"))
+                    at: environment.clock.now(), event: .passwd, user: name, ok: true, detail: "forced by the operator"))
             }
             return
         }
-        try refuseIfLocked(user, store: store, event: "passwd")
+        try refuseIfLocked(user, store: store, event: .passwd)
         let oldPassword = try old()
         let matched = checkPassword(oldPassword, against: user.passwordHash)
         // The new password is asked for (and hashed) only after the old one was right; the
         // verdict and the lock are still decided in the writing transaction below.
         let hash = matched ? try newHash(new, name: name) : nil
         try attempt(
-            user, store: store, event: "passwd", password: oldPassword, passwordMatched: matched, code: nil, rule: .none,
+            user, store: store, event: .passwd, password: oldPassword, passwordMatched: matched, code: nil, rule: .none,
             completeSuccess: true
         ) { (current, _, _) throws(TwofaError) in
             // Only when the password changed meanwhile to the one given as the old.
             guard let hash else { throw .authenticationFailed }
             try store.updatePasswordHash(userID: current.id, hash: hash)
-            try store.appendAudit(AuditEvent(at: environment.clock.now(), event: "passwd", user: name, ok: true))
+            try store.appendAudit(AuditEvent(at: environment.clock.now(), event: .passwd, user: name, ok: true))
         }
     }
 
@@ -85,7 +85,7 @@ extension Accounts {
         let (store, user) = try existingUser(name)
         try store.writeTransaction { () throws(TwofaError) in
             try store.deleteUser(userID: user.id)
-            try store.appendAudit(AuditEvent(at: environment.clock.now(), event: "delete", user: name, ok: true))
+            try store.appendAudit(AuditEvent(at: environment.clock.now(), event: .delete, user: name, ok: true))
         }
     }
 }

@@ -78,7 +78,7 @@ public struct EnrolmentRequest: Sendable {
 }
 
 /// An enrolment as shown to the person scanning it. Holds the secret: print it only where the
-/// spec says (enable-2fa, qr).
+/// contract says (enable-2fa, qr).
 public struct Enrolment: Sendable {
     public var user: String
     public var status: TwoFactorState

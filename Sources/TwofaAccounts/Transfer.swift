@@ -578,7 +578,7 @@ extension Accounts {
             // The export is what was asked for; the missing audit line is said, not fatal.
             environment.notice("the database is read-only: the audit event of this export (\(detail)) could not be written")
         } else {
-            try self.audit(store, "export", nil, ok: true, detail: detail)
+            try self.audit(store, .export, nil, ok: true, detail: detail)
         }
         return result
     }
@@ -695,7 +695,7 @@ extension Accounts {
                 batch.append(AccountRecord(
                     name: account.user, passwordHash: account.passwordHash, createdAt: account.createdAt, totp: totp,
                     backupCodeDigests: account.backupCodeDigests))
-                events.append(AuditEvent(at: time, event: "import", user: account.user, ok: true, detail: "from \(source)"))
+                events.append(AuditEvent(at: time, event: .imported, user: account.user, ok: true, detail: "from \(source)"))
                 if batch.count == 2000 { try flush() }
             }
             try flush()
@@ -731,7 +731,7 @@ extension Accounts {
             try store.replaceBackupCodes(userID: user.id, digests: digests)
             let ignored = file.ignoredOptions.isEmpty ? "" : "; ignored \(file.ignoredOptions.joined(separator: ", "))"
             try store.appendAudit(AuditEvent(
-                at: time, event: "import", user: name, ok: true,
+                at: time, event: .imported, user: name, ok: true,
                 detail: "google-authenticator file, \(file.scratchCodes.count) scratch codes\(ignored)"))
         }
     }

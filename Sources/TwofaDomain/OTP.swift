@@ -34,9 +34,9 @@ public enum OTPAlgorithm: String, CaseIterable, Sendable {
     /// HMAC (RFC 2104) of `message` under `key`.
     func mac(key: [UInt8], message: [UInt8]) -> [UInt8] {
         switch self {
-        case .sha1: return HMACConstruction.mac(Insecure.SHA1.self, blockSize: 64, key: key, message: message)
-        case .sha256: return HMACConstruction.mac(SHA256.self, blockSize: 64, key: key, message: message)
-        case .sha512: return HMACConstruction.mac(SHA512.self, blockSize: 128, key: key, message: message)
+        case .sha1: return HMACConstruction.mac(Insecure.SHA1.self, key: key, message: message)
+        case .sha256: return HMACConstruction.mac(SHA256.self, key: key, message: message)
+        case .sha512: return HMACConstruction.mac(SHA512.self, key: key, message: message)
         }
     }
 }
@@ -50,7 +50,8 @@ public enum OTPAlgorithm: String, CaseIterable, Sendable {
 /// concrete hash types, this is specialised at compile time.
 enum HMACConstruction {
     @inline(__always)
-    static func mac<H: HashFunction>(_ hash: H.Type, blockSize: Int, key: [UInt8], message: [UInt8]) -> [UInt8] {
+    static func mac<H: HashFunction>(_ hash: H.Type, key: [UInt8], message: [UInt8]) -> [UInt8] {
+        let blockSize = H.blockByteCount
         var block = key.count > blockSize ? Array(H.hash(data: key)) : key
         block += [UInt8](repeating: 0, count: blockSize - block.count)
         defer { wipe(&block) }
@@ -90,7 +91,7 @@ public struct TOTPParameters: Equatable, Sendable {
         self.period = period
     }
 
-    /// The ranges a new enrolment must keep to (the spec's "Ranges").
+    /// The ranges a new enrolment must keep to (shared/spec/cli.md, "Details that scripts rely on": "Ranges").
     public func validateForEnrolment() throws(TwofaError) {
         guard digits == 6 || digits == 8 else { throw .invalidOption("--digits must be 6 or 8") }
         guard (15...120).contains(period) else {

@@ -57,17 +57,35 @@ public struct UnknownAttempts: Equatable, Sendable {
     }
 }
 
+/// What an audit event records. Code branches on these, never on strings; what is stored is
+/// the raw value.
+public enum AuditEventName: String, Sendable, CaseIterable {
+    case register, login, enrol, activate, verify, disable, lockout, locked, unlock, passwd, delete, export, rehash, qr
+    case imported = "import"
+    case backupCodes = "backup_codes"
+    case upgrade
+}
+
 /// One line of the audit log: never a password, a secret or a code.
 public struct AuditEvent: Equatable, Sendable {
     public var at: Int64
+    /// The name as stored (a newer twofa may have written one this one does not know).
     public var event: String
     public var user: String?
     public var ok: Bool
     public var detail: String?
 
-    public init(at: Int64, event: String, user: String?, ok: Bool, detail: String? = nil) {
+    /// The name, if this twofa knows it.
+    public var name: AuditEventName? { AuditEventName(rawValue: event) }
+
+    public init(at: Int64, event: AuditEventName, user: String?, ok: Bool, detail: String? = nil) {
+        self.init(at: at, storedName: event.rawValue, user: user, ok: ok, detail: detail)
+    }
+
+    /// An event as read back from the store.
+    public init(at: Int64, storedName: String, user: String?, ok: Bool, detail: String? = nil) {
         self.at = at
-        self.event = event
+        self.event = storedName
         self.user = user
         self.ok = ok
         self.detail = detail

@@ -383,7 +383,8 @@ public final class SQLiteAccountStore: AccountStore {
         var events: [AuditEvent] = []
         while try statement.step() {
             events.append(AuditEvent(
-                at: try checked(statement, 0, "audit.at", 0...Self.latestTime, user: statement.optionalText(2) ?? "-"), event: statement.text(1), user: statement.optionalText(2),
+                at: try checked(statement, 0, "audit.at", 0...Self.latestTime, user: statement.optionalText(2) ?? "-"),
+                storedName: statement.text(1), user: statement.optionalText(2),
                 ok: statement.int64(3) == 1, detail: statement.optionalText(4)))
         }
         return events
