@@ -153,13 +153,13 @@ struct PasswordTests {
         let start = try #require(source.range(of: "#\"\"\"\n"))
         let end = try #require(source.range(of: "\n\"\"\"#", range: start.upperBound..<source.endIndex))
         let entries = source[start.upperBound..<end.lowerBound].split(separator: "\n").map(String.init)
-        #expect(entries.count == 8343)
+        #expect(entries.count == 8354)
         // The binary search needs the list sorted and deduplicated as Swift compares strings.
         let unsorted = zip(entries, entries.dropFirst()).filter { !($0 < $1) }
         #expect(unsorted.isEmpty, "out of order: \(unsorted.prefix(5))")
         #expect(entries.allSatisfy { $0 == $0.lowercased() && $0.count >= 8 })
         // contains() splits the whole list on every call, so look up a spread of entries (both
-        // ends, and every 37th) rather than all 8343.
+        // ends, and every 37th) rather than all 8354.
         let sample = Array(entries.prefix(3)) + Array(entries.suffix(3))
             + stride(from: 0, to: entries.count, by: 37).map { entries[$0] }
         var missing: [String] = []
