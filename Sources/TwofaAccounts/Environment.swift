@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import TwofaDomain
 
 /// The time, in UNIX seconds. Injected so tests can stand at any moment.

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// Equality whose running time depends only on the lengths, not on where the inputs differ.
 @inline(never)

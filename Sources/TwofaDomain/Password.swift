@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// A password as bytes of UTF-8 normalised to NFC, never printed or logged, and overwritten
 /// when the last reference goes (as far as Swift allows: the caller wipes its raw input).

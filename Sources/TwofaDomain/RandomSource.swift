@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// Where secrets, salts and backup codes get their randomness. Injected so tests can see what
 /// was drawn; production uses the kernel's CSPRNG.

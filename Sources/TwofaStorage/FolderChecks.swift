@@ -1,6 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 import TwofaDomain
 
 /// The folder a private file lives in, and the files SQLite keeps beside a database: checked as

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import TwofaDomain
 
 /// Files that hold secrets: opened without following symlinks, checked through the descriptor

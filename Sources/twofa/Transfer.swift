@@ -3,11 +3,7 @@ import TwofaAccounts
 import TwofaDomain
 import TwofaStorage
 
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
