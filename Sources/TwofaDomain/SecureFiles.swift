@@ -1,5 +1,5 @@
 import Glibc
-import TwofaDomain
+
 
 /// Files that hold secrets: opened without following symlinks, checked through the descriptor
 /// (not the path, the class of CVE-2024-47191), created 0600 in folders created 0700.

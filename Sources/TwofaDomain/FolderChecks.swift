@@ -1,5 +1,5 @@
 import Glibc
-import TwofaDomain
+
 
 /// The folder a private file lives in, and the files SQLite keeps beside a database: checked as
 /// OpenSSH's StrictModes checks a home folder. Whoever can write the folder can replace, swap

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
-@testable import TwofaAccounts
-import TwofaDomain
+@testable import TwofaDomain
+
 
 /// The CSV reader against Python's `csv` module (strict mode) as the oracle, and the import
 /// reader's streaming.
