@@ -34,6 +34,7 @@ public final class Accounts {
         if let openedStore, openedAccess == nil || openedAccess == .write || access == .read { return openedStore }
         guard let store = try SQLiteAccountStore.open(path: environment.databasePath, create: create, access: access)
         else { return nil }
+        store.auditContext = environment.auditContext
         openedStore = store
         openedAccess = access
         if let migration = store.migration {

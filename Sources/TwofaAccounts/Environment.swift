@@ -23,6 +23,21 @@ public struct AccountsEnvironment: Sendable {
     /// Where a use case tells the person something that is not its result (a database upgraded
     /// and copied aside, an audit event that could not be written): the CLI prints it on stderr.
     public var notice: @Sendable (String) -> Void
+    /// Where the attempts come from (a PAM module passes `pam service=sshd rhost=…`): added to
+    /// the detail of every audit event, escaped (no control or bidirectional character is
+    /// stored) and cut to `AccountsEnvironment.auditContextLimit` bytes. Never a secret.
+    public var auditContext: String? {
+        get { boundedAuditContext }
+        set { boundedAuditContext = newValue.map(Self.bound) }
+    }
+    private var boundedAuditContext: String?
+    public static let auditContextLimit = 256
+
+    static func bound(_ text: String) -> String {
+        var escaped = terminalSafe(text)
+        while escaped.utf8.count > auditContextLimit { escaped.removeLast() }
+        return escaped
+    }
 
     public init(
         databasePath: String, keyFilePath: String? = nil, clock: any Clock = SystemClock(),

@@ -119,6 +119,9 @@ public protocol AccountStore: AnyObject {
     /// Whether the store can only be read (a read-only file or mount, opened by a read-only
     /// command).
     var isReadOnly: Bool { get }
+    /// Where the attempts come from, added to the detail of every audit event this store
+    /// writes (`pam service=sshd rhost=…`, from `--audit-detail`); already escaped and bounded.
+    var auditContext: String? { get set }
 
     /// Runs `body` as one write transaction, taken before the first read (no other writer can
     /// come in between), committed if `body` returns and rolled back if it throws.

@@ -399,12 +399,16 @@ public final class SQLiteAccountStore: AccountStore {
         try appendAudit([event])
     }
 
+    public var auditContext: String?
+
     public func appendAudit(_ events: [AuditEvent]) throws(TwofaError) {
         let statement = try connection.prepare("INSERT INTO audit (at, event, user, ok, detail) VALUES (?, ?, ?, ?, ?)")
         for event in events {
+            var detail = event.detail
+            if let auditContext { detail = detail.map { $0 + "; " + auditContext } ?? auditContext }
             try statement.bind(
                 .integer(event.at), .text(event.event), event.user.map { .text($0) },
-                .integer(event.ok ? 1 : 0), event.detail.map { .text($0) }
+                .integer(event.ok ? 1 : 0), detail.map { .text($0) }
             ).run()
         }
     }

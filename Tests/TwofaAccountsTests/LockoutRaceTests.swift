@@ -350,3 +350,24 @@ struct LockoutRaceTests {
         }
     }
 }
+
+/// The audit context a front end passes (the PAM module's service and remote host): added to
+/// every event the attempt writes, escaped and bounded.
+@Suite("audit context")
+struct AuditContextTests {
+    @Test func contextIsAddedEscapedAndBounded() throws {
+        let world = try World()
+        _ = try world.accounts.register(name: "bob", password: try Password(raw: Array(rightPassword.utf8)), enrolment: nil)
+        var environment = world.accounts.environment
+        environment.auditContext = "pam service=sshd rhost=10.0.0.1\u{1b}]52;c;x\u{7}"
+        _ = outcome { _ = try Accounts(environment: environment).login(name: "bob", credentials: world.credentials("wrong password 1")) }
+        _ = try Accounts(environment: environment).login(name: "bob", credentials: world.credentials())
+        let events = try world.accounts.auditEvents(user: "bob", since: nil, limit: 2)
+        #expect(events.map(\.detail) == [
+            "wrong password; pam service=sshd rhost=10.0.0.1\\x1b]52;c;x\\x07",
+            "pam service=sshd rhost=10.0.0.1\\x1b]52;c;x\\x07",
+        ])
+        environment.auditContext = String(repeating: "é", count: 1000)
+        #expect(environment.auditContext?.utf8.count ?? 0 <= AccountsEnvironment.auditContextLimit)
+    }
+}
