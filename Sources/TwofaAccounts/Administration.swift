@@ -44,6 +44,7 @@ extension Accounts {
     public func changePassword(
         name rawName: String, old: (() throws(TwofaError) -> Password)?, new: () throws(TwofaError) -> Password
     ) throws(TwofaError) {
+        try PasswordHasher.loadLibrary()
         let name = try Username.normalize(rawName)
         let (store, user) = try existingUser(name)
         guard let old else {

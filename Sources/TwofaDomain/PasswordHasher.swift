@@ -97,7 +97,7 @@ public struct PasswordHasher: Sendable {
     /// and a hash part follows it. A bare word such as "garbage", which libxcrypt would read as
     /// a DES salt, or a setting with no hash, is refused: no password could ever match it.
     public static func isSupported(_ storedHash: String) -> Bool {
-        let status = crypt_checksalt(storedHash)
+        let status = CryptLibrary.loadOrExit().crypt_checksalt(storedHash)
         guard status == CRYPT_SALT_OK || status == CRYPT_SALT_METHOD_LEGACY else { return false }
         let bytes = Array(storedHash.utf8)
         let hashAlphabet: (UInt8) -> Bool = { byte in
@@ -129,10 +129,11 @@ public struct PasswordHasher: Sendable {
     }
 
     static func gensalt(prefix: String, cost: UInt, randomBytes: [UInt8]) throws(TwofaError) -> String {
+        let libcrypt = try CryptLibrary.load()
         var output = [CChar](repeating: 0, count: Int(CRYPT_GENSALT_OUTPUT_SIZE))
         let made = randomBytes.withUnsafeBufferPointer { random in
             random.withMemoryRebound(to: CChar.self) { random in
-                crypt_gensalt_rn(prefix, cost, random.baseAddress, Int32(random.count), &output, Int32(output.count))
+                libcrypt.crypt_gensalt_rn(prefix, cost, random.baseAddress, Int32(random.count), &output, Int32(output.count))
             }
         }
         guard made != nil else {
@@ -144,6 +145,7 @@ public struct PasswordHasher: Sendable {
     /// crypt_rn with a heap-allocated crypt_data (32 KiB), wiped afterwards. Nil when libxcrypt
     /// does not accept the setting (it answers with a hash starting with `*`).
     static func crypt(_ phrase: [UInt8], setting: String) -> String? {
+        let libcrypt = CryptLibrary.loadOrExit()
         let data = UnsafeMutablePointer<crypt_data>.allocate(capacity: 1)
         let size = MemoryLayout<crypt_data>.size
         memset(data, 0, size)
@@ -155,7 +157,7 @@ public struct PasswordHasher: Sendable {
         defer { wipe(&phrase) }
         let result = phrase.withUnsafeBufferPointer { phrasePointer in
             phrasePointer.withMemoryRebound(to: CChar.self) { phrasePointer in
-                crypt_rn(phrasePointer.baseAddress, setting, data, Int32(size))
+                libcrypt.crypt_rn(phrasePointer.baseAddress, setting, data, Int32(size))
             }
         }
         guard let result, result.pointee != CChar(UInt8(ascii: "*")) else { return nil }

@@ -20,13 +20,14 @@ public struct QRCode: Sendable {
     public init(encoding text: String) throws(TwofaError) {
         guard !text.isEmpty else { throw .invalidInput("nothing to encode: the text is empty") }
         guard !text.utf8.contains(0) else { throw .invalidInput("the text contains a NUL byte") }
-        guard let code = QRcode_encodeString(text, 0, QR_ECLEVEL_M, QR_MODE_8, 1) else {
+        let qrencode = try QRencodeLibrary.load()
+        guard let code = qrencode.QRcode_encodeString(text, 0, QR_ECLEVEL_M, QR_MODE_8, 1) else {
             if errno == ERANGE {
                 throw .invalidInput("the text is too long for a QR code (\(text.utf8.count) bytes; at most 2331 at level M)")
             }
             throw .internalError("libqrencode failed (errno \(errno))")
         }
-        defer { QRcode_free(code) }
+        defer { qrencode.QRcode_free(code) }
         let width = Int(code.pointee.width)
         var modules = [Bool](repeating: false, count: width * width)
         for index in 0..<(width * width) {
@@ -60,14 +61,25 @@ public enum QRTextFormat: String, CaseIterable, Sendable {
 }
 
 public enum QRRenderer {
-    /// Draws `code` with its quiet zone. `invert` draws the light modules instead of the dark
-    /// ones (for `utf8` and `ascii` on a dark terminal without colour); `ansi` ignores it, as
-    /// its colours are explicit.
-    public static func render(_ code: QRCode, format: QRTextFormat, invert: Bool = false) -> String {
-        let side = code.sizeWithQuietZone
+    /// The light border of a drawing on a terminal: 2 modules, which phone scanners read on a
+    /// screen (the half of ISO/IEC 18004's 4 that image files keep), so that a default SHA1
+    /// enrolment, text and drawing and prompt, fits an 80x24 terminal.
+    public static let terminalQuietZone = 2
+
+    /// Draws `code` with a light border of `quietZone` modules. `invert` draws the light modules
+    /// instead of the dark ones (for `utf8` and `ascii` on a dark terminal without colour);
+    /// `ansi` ignores it, as its colours are explicit.
+    public static func render(
+        _ code: QRCode, format: QRTextFormat, invert: Bool = false, quietZone: Int = terminalQuietZone
+    ) -> String {
+        let margin = max(0, quietZone)
+        let side = code.size + 2 * margin
         // "Drawn" is what the glyphs show: dark modules, or light ones when inverted.
         let drawn: (Int, Int) -> Bool = { x, y in
-            let dark = code.isDark(x: x, y: y)
+            let column = x - margin
+            let row = y - margin
+            let dark = column >= 0 && row >= 0 && column < code.size && row < code.size
+                && code.modules[row * code.size + column]
             return format == .ansi ? dark : dark != invert
         }
         var out = ""

@@ -46,22 +46,23 @@ public enum QRImage {
                 raw += row
             }
         }
-        var compressedSize = compressBound(uLong(raw.count))
+        let zlib = try ZlibLibrary.load()
+        var compressedSize = zlib.compressBound(uLong(raw.count))
         var compressed = [UInt8](repeating: 0, count: Int(compressedSize))
-        let status = compress2(&compressed, &compressedSize, raw, uLong(raw.count), Z_BEST_COMPRESSION)
+        let status = zlib.compress2(&compressed, &compressedSize, raw, uLong(raw.count), Z_BEST_COMPRESSION)
         guard status == Z_OK else { throw .internalError("zlib could not compress the image (\(status))") }
         compressed.removeSubrange(Int(compressedSize)...)
 
         var png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
         var header = bigEndian(UInt32(width)) + bigEndian(UInt32(width))
         header += [1, 0, 0, 0, 0]  // bit depth 1, greyscale, deflate, adaptive filtering, no interlace
-        chunk("IHDR", header, into: &png)
-        chunk("IDAT", compressed, into: &png)
-        chunk("IEND", [], into: &png)
+        chunk("IHDR", header, into: &png, crc32: zlib.crc32)
+        chunk("IDAT", compressed, into: &png, crc32: zlib.crc32)
+        chunk("IEND", [], into: &png, crc32: zlib.crc32)
         return png
     }
 
-    private static func chunk(_ type: String, _ data: [UInt8], into png: inout [UInt8]) {
+    private static func chunk(_ type: String, _ data: [UInt8], into png: inout [UInt8], crc32: ZlibLibrary.CRC32) {
         let typeBytes = Array(type.utf8)
         png += bigEndian(UInt32(data.count))
         png += typeBytes

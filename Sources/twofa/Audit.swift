@@ -2,7 +2,7 @@ import ArgumentParser
 import TwofaAccounts
 import TwofaDomain
 
-struct Audit: ParsableCommand {
+struct Audit: ContextualCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print the audit log, oldest first; --json gives JSON Lines, one event a line.")
 
@@ -12,7 +12,8 @@ struct Audit: ParsableCommand {
     var since: String?
     @Option(help: ArgumentHelp("Only the newest N events.", valueName: "n")) var limit: Int?
 
-    func run() throws {
+    func run(in context: CommandContext) throws {
+        if let limit, limit < 1 { throw TwofaError.invalidOption(Grammar.positiveLimit) }
         var sinceTime: Int64?
         if let since {
             guard let parsed = Timestamp.parse(since) else {
@@ -20,10 +21,10 @@ struct Audit: ParsableCommand {
             }
             sinceTime = parsed
         }
-        let events = try global.accounts().auditEvents(user: user, since: sinceTime, limit: limit)
+        let events = try global.accounts(context).auditEvents(user: user, since: sinceTime, limit: limit)
         if global.json {
             for event in events {
-                Output.jsonLine(JSON.object([
+                context.jsonLine(JSON.object([
                     ("at", .string(Timestamp.format(event.at))), ("event", .string(event.event)),
                     ("user", event.user.map { .string($0) } ?? .null), ("ok", .bool(event.ok)),
                     ("detail", event.detail.map { .string($0) } ?? .null),
@@ -39,7 +40,7 @@ struct Audit: ParsableCommand {
             let line = Timestamp.format(event.at) + "  " + (event.ok ? "ok  " : "FAIL") + "  "
                 + terminalSafe(event.event).padding(12) + "  " + user.padding(userWidth) + "  "
                 + terminalSafe(event.detail ?? "")
-            Output.line(line.trimmingASCIIWhitespace())
+            context.line(line.trimmingASCIIWhitespace())
         }
     }
 }

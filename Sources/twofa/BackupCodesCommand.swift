@@ -2,7 +2,7 @@ import ArgumentParser
 import TwofaAccounts
 import TwofaDomain
 
-struct BackupCodesCommand: ParsableCommand {
+struct BackupCodesCommand: ContextualCommand {
     static let configuration = CommandConfiguration(
         commandName: "backup-codes",
         abstract: "Make a new set of 10 backup codes (the password and a current code); the old set stops working.")
@@ -17,11 +17,11 @@ struct BackupCodesCommand: ParsableCommand {
 
     func validate() throws { try asValidationError { () throws(TwofaError) in try codeInput.validate() } }
 
-    func run() throws {
-        let codes = try global.accounts().regenerateBackupCodes(
-            name: user, credentials: global.credentials(for: user, code: codeInput))
+    func run(in context: CommandContext) throws {
+        let codes = try global.accounts(context).regenerateBackupCodes(
+            name: user, credentials: global.credentials(context, for: user, code: codeInput))
         let name = user.lowercased()
-        Output.result(
+        context.result(
             .object([("user", .string(name)), ("backup_codes", .array(codes.map { .string($0) }))]),
             text: "New backup codes for \(name), each good once; the old ones no longer work:\n"
                 + codes.map { "  " + $0 }.joined(separator: "\n"))

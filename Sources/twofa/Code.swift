@@ -2,7 +2,7 @@ import ArgumentParser
 import TwofaAccounts
 import TwofaDomain
 
-struct Code: ParsableCommand {
+struct Code: ContextualCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print the current code of a secret or URI on stdin, or of a user's secret (as oathtool --totp does).")
 
@@ -24,7 +24,7 @@ struct Code: ParsableCommand {
     }
 
     func validate() throws { try asValidationError { () throws(TwofaError) in try request.validate() } }
-    func run() throws { try request.run() }
+    func run(in context: CommandContext) throws { try request.run(context) }
 }
 
 /// Help for the options that only a base32 secret on standard input takes.
@@ -33,7 +33,7 @@ private func onlyWithStdin(_ text: String) -> String {
 }
 
 /// What `code` does, apart from reading its arguments (shared with the fast path).
-struct CodeRequest {
+struct CodeRequest: Equatable {
     var global: Global
     var user: String?
     var secretStdin = false
@@ -51,12 +51,12 @@ struct CodeRequest {
         }
     }
 
-    func run() throws(TwofaError) {
+    func run(_ context: CommandContext) throws(TwofaError) {
         let result: GeneratedCode
         if let user {
-            result = try global.accounts().currentCode(name: user, at: at)
+            result = try global.accounts(context).currentCode(name: user, at: at)
         } else {
-            var input = try Terminal.readAll(limit: 8192, what: secretStdin ? "the secret" : "the URI")
+            var input = try context.readAll(limit: 8192, what: secretStdin ? "the secret" : "the URI")
             defer { wipe(&input) }
             let text = String(decoding: input, as: UTF8.self).trimmingASCIIWhitespace()
             var secret: [UInt8]
@@ -73,9 +73,9 @@ struct CodeRequest {
                 parameters = uri.parameters
             }
             defer { wipe(&secret) }
-            result = try Accounts.code(secret: secret, parameters: parameters, at: at ?? SystemClock().now())
+            result = try Accounts.code(secret: secret, parameters: parameters, at: at ?? context.clock.now())
         }
-        Output.result(
+        context.result(
             .object([("code", .string(result.code)), ("expires_in", .int(result.expiresIn))]), text: result.code)
     }
 }

@@ -2,7 +2,7 @@ import ArgumentParser
 import TwofaAccounts
 import TwofaDomain
 
-struct Disable: ParsableCommand {
+struct Disable: ContextualCommand {
     static let configuration = CommandConfiguration(
         abstract: "Turn 2FA off and erase the secret: the password and a code, or --force.",
         discussion: "A pending enrolment is cancelled with the password alone. --force is the operator's override for a lost device: no password or code, recorded in the audit log.")
@@ -21,15 +21,15 @@ struct Disable: ParsableCommand {
         try asValidationError { () throws(TwofaError) in try codeInput.validate() }
     }
 
-    func run() throws {
-        let accounts = try global.accounts()
+    func run(in context: CommandContext) throws {
+        let accounts = try global.accounts(context)
         if force {
             try accounts.forceDisableTwoFactor(name: user)
         } else {
-            try accounts.disableTwoFactor(name: user, credentials: global.credentials(for: user, code: codeInput))
+            try accounts.disableTwoFactor(name: user, credentials: global.credentials(context, for: user, code: codeInput))
         }
         let name = user.lowercased()
-        Output.result(
+        context.result(
             .object([("user", .string(name)), ("two_factor", .bool(false))]),
             text: "Two-factor authentication is off for \(name)\(force ? " (forced)" : "").")
     }

@@ -2,7 +2,7 @@ import ArgumentParser
 import TwofaAccounts
 import TwofaDomain
 
-struct EnableTwoFactor: ParsableCommand {
+struct EnableTwoFactor: ContextualCommand {
     static let configuration = CommandConfiguration(
         commandName: "enable-2fa",
         abstract: "Enrol a user in TOTP: a new secret, pending until 'verify' confirms it with a code.")
@@ -11,11 +11,12 @@ struct EnableTwoFactor: ParsableCommand {
     @Argument(help: "The username.") var user: String
     @OptionGroup(title: "Enrolment") var enrolment: EnrolmentOptions
 
-    func run() throws {
-        let accounts = try global.accounts()
+    func run(in context: CommandContext) throws {
+        let accounts = try global.accounts(context)
         let enrolled = try accounts.enableTwoFactor(
-            name: user, request: try enrolment.request(), credentials: global.credentials(for: user, code: CodeInput()))
-        let report = try enrolment.report(enrolled)
-        Output.result(.object([("user", .string(enrolled.user))] + report.json), pieces: report.pieces)
+            name: user, request: try enrolment.request(context),
+            credentials: global.credentials(context, for: user, code: CodeInput()))
+        let report = try enrolment.report(enrolled, context: context)
+        context.result(.object([("user", .string(enrolled.user))] + report.json), pieces: report.pieces)
     }
 }

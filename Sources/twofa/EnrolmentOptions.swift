@@ -18,8 +18,8 @@ enum QRChoice: String, ExpressibleByArgument, CaseIterable {
 }
 
 /// ansi on a terminal, utf8 when stdout is not one or NO_COLOR is set.
-func defaultQRFormat() -> QRTextFormat {
-    Terminal.stdoutIsTTY && Terminal.environment("NO_COLOR") == nil ? .ansi : .utf8
+func defaultQRFormat(_ context: CommandContext) -> QRTextFormat {
+    context.stdoutIsTTY && context.environment("NO_COLOR") == nil ? .ansi : .utf8
 }
 
 /// The options of a new enrolment (enable-2fa, register --enable-2fa).
@@ -45,17 +45,22 @@ struct EnrolmentOptions: ParsableArguments {
     /// The enrolment asked for. An issuer (from --issuer, $TWOFA_ISSUER or the host name) with
     /// a control or bidirectional character is refused (exit 65): it would be stored, and shown
     /// by every authenticator and QR drawing from then on.
-    func request() throws(TwofaError) -> EnrolmentRequest {
-        let issuer = issuer ?? Terminal.environment("TWOFA_ISSUER") ?? hostName()
+    func request(_ context: CommandContext) throws(TwofaError) -> EnrolmentRequest {
+        let issuer = issuer ?? context.environment("TWOFA_ISSUER") ?? hostName()
         try refuseUnsafeText(issuer, what: "the issuer")
         return EnrolmentRequest(
             issuer: issuer, parameters: TOTPParameters(algorithm: algorithm, digits: digits, period: period))
     }
 
-    /// The JSON keys of an enrolment, and the text a person reads: the QR code (a drawing of
-    /// ours, printed as it is), the secret in groups for typing, the URI, and what to do next
-    /// (text, escaped by Output).
-    func report(_ enrolment: Enrolment) throws(TwofaError) -> (json: [(String, JSON)], pieces: [Output.Piece]) {
+    /// The JSON keys of an enrolment, and the text a person reads, laid out for an 80x24
+    /// terminal: first what to do next and the secret in groups for typing (text, escaped by
+    /// Output), the URI where it fits a line (or off a terminal, or with --qr none), and the QR
+    /// code last (a drawing of ours, printed as it is), so that nothing scrolls it away. A
+    /// default SHA1 enrolment takes 2 lines of text and 21 of drawing: 23, and the prompt.
+    /// `registered` is the user that register has just created.
+    func report(_ enrolment: Enrolment, registered: String? = nil, context: CommandContext) throws(TwofaError)
+        -> (json: [(String, JSON)], pieces: [Output.Piece])
+    {
         let uri = enrolment.uri.string
         let secret = Base32.encode(enrolment.secret)
         let json: [(String, JSON)] = [
@@ -66,22 +71,75 @@ struct EnrolmentOptions: ParsableArguments {
             ("digits", .int(enrolment.parameters.digits)),
             ("period", .int(enrolment.parameters.period)),
         ]
-        guard !Output.json else { return (json, []) }
-        var pieces: [Output.Piece] = []
-        if let format = (qr ?? QRChoice(rawValue: defaultQRFormat().rawValue))?.textFormat {
-            pieces.append(.drawing(QRRenderer.render(try QRCode(encoding: uri), format: format, invert: invert)))
+        guard !context.json else { return (json, []) }
+        let format = (qr ?? QRChoice(rawValue: defaultQRFormat(context).rawValue))?.textFormat
+        let drawing = try format.map { format throws(TwofaError) in
+            QRRenderer.render(try QRCode(encoding: uri), format: format, invert: invert)
         }
-        let p = enrolment.parameters
-        let text = """
-            Scan the QR code with an authenticator app, or enter the secret by hand:
-              \(Base32.grouped(secret))
-              (\(p.algorithm.uriName), \(p.digits) digits, every \(p.period) s; issuer \(enrolment.issuer ?? "none"))
-            URI: \(uri)
-            Two-factor authentication is pending: confirm it with a code,
-              twofa verify \(enrolment.user) --code CODE
-            """
-        pieces.append(.text(text))
+        let text = EnrolmentText(
+            user: enrolment.user, registered: registered, secret: secret, parameters: enrolment.parameters,
+            uri: uri, withQR: drawing != nil, onTerminal: context.stdoutIsTTY)
+        var pieces: [Output.Piece] = [.text(text.lines.joined(separator: "\n") + "\n")]
+        if let drawing { pieces.append(.drawing(drawing)) }
         return (json, pieces)
+    }
+}
+
+/// The text of an enrolment for people, in lines of at most 80 columns.
+struct EnrolmentText {
+    static let width = 80
+
+    var user: String
+    var registered: String?
+    var secret: String
+    var parameters: TOTPParameters
+    var uri: String
+    var withQR: Bool
+    var onTerminal: Bool
+
+    var lines: [String] {
+        let command = "twofa verify \(user) --code CODE"
+        var lines = Self.fill(
+            registered.map { ["Registered \($0).", "Confirm 2FA with a code:", command] }
+                ?? ["2FA is pending; confirm it with a code:", command])
+        // The secret for typing, in groups of four: beside its lead-in if it fits, else below it.
+        let lead = withQR ? "Scan the QR code, or type the secret:" : "Type the secret into an authenticator app:"
+        let groups = Base32.grouped(secret).split(separator: " ").map(String.init)
+        let together = Self.fill([lead] + groups)
+        if together.count == 1 {
+            lines += together
+        } else {
+            lines.append(lead)
+            lines += Self.fill(groups, indent: "  ")
+        }
+        if parameters != .default {
+            lines.append("  (\(parameters.algorithm.uriName), \(parameters.digits) digits, every \(parameters.period) s)")
+        }
+        // The URI where a person could want it: off a terminal, without a QR code, or when it
+        // fits a line (a long one would wrap over the terminal's lines; --json always has it).
+        let uriLine = "URI: " + uri
+        if !onTerminal || !withQR || uriLine.count <= Self.width { lines.append(uriLine) }
+        return lines
+    }
+
+    /// `words` (each kept whole on one line if it fits one) joined by spaces into lines of at
+    /// most `width` columns.
+    static func fill(_ words: [String], indent: String = "") -> [String] {
+        var lines: [String] = []
+        var current = ""
+        let words = words.flatMap { $0.count > width ? $0.split(separator: " ").map(String.init) : [$0] }
+        for word in words {
+            if current.isEmpty {
+                current = indent + word
+            } else if current.count + 1 + word.count <= width {
+                current += " " + word
+            } else {
+                lines.append(current)
+                current = indent + word
+            }
+        }
+        if !current.isEmpty { lines.append(current) }
+        return lines
     }
 }
 

@@ -1,23 +1,51 @@
 import TwofaDomain
 
+/// A command of the fast path, read and ready to run.
+enum Request: Equatable {
+    case code(CodeRequest)
+    case login(LoginRequest)
+    case verify(VerifyRequest)
+    case qr(QRRequest)
+
+    var global: Global {
+        switch self {
+        case .code(let request): request.global
+        case .login(let request): request.global
+        case .verify(let request): request.global
+        case .qr(let request): request.global
+        }
+    }
+
+    func run(_ context: CommandContext) throws(TwofaError) {
+        switch self {
+        case .code(let request): try request.run(context)
+        case .login(let request): try request.run(context)
+        case .verify(let request): try request.run(context)
+        case .qr(let request): try request.run(context)
+        }
+    }
+}
+
 /// The commands scripts run thousands of times (`code`, `login`, `verify`, `qr`) in their
 /// plain forms, read without swift-argument-parser: its reflection and dynamic casts cost more
-/// than the rest of such a command (see benchmarks/run). Anything unusual (help, an unknown
-/// option, a value that does not parse, a failed validation) returns nil, and the full parser
-/// then reads the same words and gives its own answer, so both paths agree by construction on
-/// everything but the plain forms, and tests run those both ways.
+/// than the rest of such a command (see benchmarks/run). `parse` is a pure function of the
+/// words; anything unusual (help, an unknown or repeated option, a `-x` word, `--`, a value
+/// that does not parse, a failed validation) gives nil, and the full parser then reads the
+/// same words and gives its own answer. The names come from the one table in Grammar.swift;
+/// GrammarTests checks, in-process over generated argument vectors, that whatever `parse`
+/// reads the full parser reads alike, and that the plain forms do take this path.
 enum FastPath {
-    /// The words after `twofa`, split into flags, options and positionals, if every word is one
-    /// this command knows. Arrays, not Set or Dictionary: their generic metadata would cost
-    /// runtime conformance look-ups (String: Hashable), each a scan of the whole binary's
-    /// conformance records, more than these few linear searches.
+    /// The words after the subcommand, split into flags, options and positionals, if every
+    /// word is one this command knows.
     private struct Words {
         var flags: [String] = []
         var optionNames: [String] = []
         var optionValues: [String] = []
         var positionals: [String] = []
 
-        init?(_ words: ArraySlice<String>, flags known: [String], options: [String], positionals most: Int) {
+        init?(_ words: ArraySlice<String>, _ grammar: CommandGrammar) {
+            let known = grammar.allFlags
+            let options = grammar.allOptions
             var index = words.startIndex
             while index < words.endIndex {
                 let word = words[index]
@@ -28,6 +56,8 @@ enum FastPath {
                     if let equals = word.firstIndex(of: "=") {
                         name = String(word[..<equals])
                         value = String(word[word.index(after: equals)...])
+                        // `--code=` is a missing value to the full parser.
+                        guard value != "" else { return nil }
                     }
                     if known.contains(name), value == nil {
                         guard !flags.contains(name) else { return nil }
@@ -44,7 +74,7 @@ enum FastPath {
                     } else {
                         return nil
                     }
-                } else if word.hasPrefix("-") || positionals.count == most {
+                } else if word.hasPrefix("-") || positionals.count == grammar.positionals {
                     return nil
                 } else {
                     positionals.append(word)
@@ -67,59 +97,45 @@ enum FastPath {
         }
     }
 
-    private static let globalFlags = ["--json", "--password-stdin"]
-    private static let globalOptions = ["--db"]
-
-    /// Runs the command if it is in a plain form; false to hand it to the full parser.
-    static func run(_ arguments: [String]) throws(TwofaError) -> Bool {
-        guard let command = arguments.first else { return false }
-        let rest = arguments.dropFirst()
+    /// The request, if the words after `twofa` are a plain form of a fast-path command; nil to
+    /// hand them to the full parser. No side effects.
+    static func parse(_ arguments: [String]) -> Request? {
+        let arguments = Grammar.hoistGlobalOptions(arguments)
+        guard let command = arguments.first, command == "code" || command == "login" || command == "verify"
+            || command == "qr", let grammar = Grammar.command(command),
+            let words = Words(arguments.dropFirst(), grammar)
+        else { return nil }
         switch command {
         case "code":
-            guard let words = Words(
-                rest, flags: globalFlags + ["--secret-stdin", "--uri-stdin"],
-                options: globalOptions + ["--at", "--algorithm", "--digits", "--period"], positionals: 1)
-            else { return false }
             var request = CodeRequest(
                 global: words.global, user: words.positionals.first, secretStdin: words.flags.contains("--secret-stdin"),
                 uriStdin: words.flags.contains("--uri-stdin"))
-            if let text = words.option("--at") { guard let value = Int64(text) else { return false }; request.at = value }
+            if let text = words.option("--at") { guard let value = Int64(text) else { return nil }; request.at = value }
             if let text = words.option("--algorithm") {
-                guard let value = OTPAlgorithm(rawValue: text) else { return false }
+                guard let value = OTPAlgorithm(rawValue: text) else { return nil }
                 request.algorithm = value
             }
-            if let text = words.option("--digits") { guard let value = Int(text) else { return false }; request.digits = value }
-            if let text = words.option("--period") { guard let value = Int64(text) else { return false }; request.period = value }
-            guard (try? request.validate()) != nil else { return false }
-            try request.run()
+            if let text = words.option("--digits") { guard let value = Int(text) else { return nil }; request.digits = value }
+            if let text = words.option("--period") { guard let value = Int64(text) else { return nil }; request.period = value }
+            guard (try? request.validate()) != nil else { return nil }
+            return .code(request)
         case "login", "verify":
-            guard let words = Words(
-                rest, flags: globalFlags + ["--code-stdin"], options: globalOptions + ["--code"], positionals: 1),
-                let user = words.positionals.first, let code = words.code
-            else { return false }
-            if command == "login" {
-                try LoginRequest(global: words.global, user: user, code: code).run()
-            } else {
-                try VerifyRequest(global: words.global, user: user, code: code).run()
-            }
-        case "qr":
-            guard let words = Words(
-                rest, flags: globalFlags + ["--invert", "--code-stdin"],
-                options: globalOptions + ["--text", "--format", "--output", "--code"], positionals: 1),
-                let code = words.code
-            else { return false }
+            guard let user = words.positionals.first, let code = words.code else { return nil }
+            let detail = words.option("--audit-detail")
+            return command == "login"
+                ? .login(LoginRequest(global: words.global, user: user, code: code, auditDetail: detail))
+                : .verify(VerifyRequest(global: words.global, user: user, code: code, auditDetail: detail))
+        default:
+            guard let code = words.code else { return nil }
             var request = QRRequest(
                 global: words.global, user: words.positionals.first, text: words.option("--text"),
                 output: words.option("--output"), invert: words.flags.contains("--invert"), code: code)
             if let text = words.option("--format") {
-                guard let value = QRFormat(rawValue: text) else { return false }
+                guard let value = QRFormat(rawValue: text) else { return nil }
                 request.format = value
             }
-            guard (try? request.validate()) != nil else { return false }
-            try request.run()
-        default:
-            return false
+            guard (try? request.validate()) != nil else { return nil }
+            return .qr(request)
         }
-        return true
     }
 }

@@ -2,12 +2,6 @@ import ArgumentParser
 import TwofaAccounts
 import TwofaDomain
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
-
 /// The options every subcommand takes, and what follows from them.
 protocol GlobalSettings {
     var db: String? { get }
@@ -16,7 +10,7 @@ protocol GlobalSettings {
 }
 
 /// The global options as plain values, for the fast path that skips argument parsing.
-struct Global: GlobalSettings {
+struct Global: GlobalSettings, Equatable {
     var db: String?
     var json = false
     var passwordStdin = false
@@ -39,43 +33,59 @@ struct GlobalOptions: ParsableArguments, GlobalSettings {
 
 extension GlobalSettings {
     /// --db, else $TWOFA_DB, else $XDG_DATA_HOME/twofa/twofa.db, else ~/.local/share/twofa/twofa.db.
-    func databasePath() throws(TwofaError) -> String {
+    func databasePath(_ context: CommandContext) throws(TwofaError) -> String {
         if let db { return db }
-        if let path = Terminal.environment("TWOFA_DB") { return path }
-        if let data = Terminal.environment("XDG_DATA_HOME"), data.hasPrefix("/") { return data + "/twofa/twofa.db" }
-        if let home = Terminal.environment("HOME") { return home + "/.local/share/twofa/twofa.db" }
+        if let path = context.environment("TWOFA_DB") { return path }
+        if let data = context.environment("XDG_DATA_HOME"), data.hasPrefix("/") { return data + "/twofa/twofa.db" }
+        if let home = context.environment("HOME") { return home + "/.local/share/twofa/twofa.db" }
         throw .usage("no database given: use --db PATH or set TWOFA_DB")
     }
 
-    func accounts() throws(TwofaError) -> Accounts {
-        let path = try databasePath()
+    /// The use cases, on the database and key file the options and environment name, on the
+    /// context's clock; what they have to say besides a result (an upgrade copied aside, an
+    /// audit event a read-only database could not take) goes to stderr as a note.
+    /// The use cases on this command's database, with `auditDetail` (`--audit-detail`) added to
+    /// every audit event they write.
+    func accounts(_ context: CommandContext, auditDetail: String? = nil) throws(TwofaError) -> Accounts {
+        let path = try databasePath(context)
         guard !path.isEmpty else { throw .usage("--db needs a path") }
-        return Accounts(environment: AccountsEnvironment(
-            databasePath: path, keyFilePath: Terminal.environment("TWOFA_KEY_FILE")))
+        var environment = AccountsEnvironment(
+            databasePath: path, keyFilePath: context.environment("TWOFA_KEY_FILE"), clock: context.clock,
+            notice: { context.note($0) })
+        environment.auditContext = auditDetail
+        return Accounts(environment: environment)
     }
 
+    /// `accounts(_:)` with the process's context, for code that has none of its own yet
+    /// (Transfer.swift).
+    func accounts() throws(TwofaError) -> Accounts { try accounts(.process) }
+
     /// Whether a prompt may be shown: a terminal on stdin, and not --json.
-    var interactive: Bool { !json && Terminal.stdinIsTTY }
+    func interactive(_ context: CommandContext) -> Bool { !json && context.stdinIsTTY }
 
     /// The password: from stdin with --password-stdin, else a no-echo prompt on a terminal
-    /// (twice with `confirm`); anything else is a usage error.
-    func password(for user: String, confirm: Bool = false, prompt: String? = nil) throws(TwofaError) -> Password {
+    /// (twice with `confirm`); anything else is a usage error. `missing` says what is wrong
+    /// when stdin has no line for it (passwd's new password is the second line).
+    func password(
+        _ context: CommandContext, for user: String, confirm: Bool = false, prompt: String? = nil,
+        missing: String = "--password-stdin: standard input is empty"
+    ) throws(TwofaError) -> Password {
         if passwordStdin {
-            guard var line = try Terminal.readLine(limit: 4 * Password.maximumBytes, what: "the password") else {
-                throw .usage("--password-stdin: standard input is empty")
+            guard var line = try context.readLine(limit: 4 * Password.maximumBytes, what: "the password") else {
+                throw .usage(missing)
             }
             defer { wipe(&line) }
             return try Password(raw: line)
         }
-        guard interactive else {
+        guard interactive(context) else {
             throw .usage(json
                 ? "--json does not prompt: give the password with --password-stdin"
                 : "standard input is not a terminal: give the password with --password-stdin")
         }
-        var first = try Terminal.promptHidden(prompt ?? "Password for \(user): ")
+        var first = try context.promptHidden(prompt ?? "Password for \(user): ")
         defer { wipe(&first) }
         if confirm {
-            var second = try Terminal.promptHidden("Repeat the password: ")
+            var second = try context.promptHidden("Repeat the password: ")
             defer { wipe(&second) }
             guard constantTimeEquals(first, second) else { throw .invalidPassword("the two passwords differ") }
         }
@@ -84,31 +94,31 @@ extension GlobalSettings {
 
     /// The code: `--code`, else with `--code-stdin` the next line of stdin (after the password
     /// with --password-stdin), else a prompt on a terminal, else nil.
-    func code(_ input: CodeInput, for user: String) throws(TwofaError) -> String? {
+    func code(_ context: CommandContext, _ input: CodeInput, for user: String) throws(TwofaError) -> String? {
         if let given = input.given { return given }
         if input.stdin {
-            guard let line = try Terminal.readLine(limit: CodeInput.maximumBytes, what: "the code") else {
+            guard let line = try context.readLine(limit: CodeInput.maximumBytes, what: "the code") else {
                 throw .usage(passwordStdin
                     ? "--code-stdin: standard input has no second line for the code"
                     : "--code-stdin: standard input has no line for the code")
             }
             return String(decoding: line, as: UTF8.self)
         }
-        guard interactive else { return nil }
-        return try Terminal.prompt("Code for \(user) (authenticator or backup code): ")
+        guard interactive(context) else { return nil }
+        return try context.prompt("Code for \(user) (authenticator or backup code): ")
     }
 
-    func credentials(for user: String, code input: CodeInput) -> Credentials {
+    func credentials(_ context: CommandContext, for user: String, code input: CodeInput) -> Credentials {
         Credentials(
-            password: { () throws(TwofaError) in try password(for: user) },
-            code: { () throws(TwofaError) in try code(input, for: user) })
+            password: { () throws(TwofaError) in try password(context, for: user) },
+            code: { () throws(TwofaError) in try code(context, input, for: user) })
     }
 }
 
 /// Where a command's code comes from: `--code CODE`, or `--code-stdin` (a line of standard
 /// input, so that a backup code never shows in the process list), or neither (a prompt on a
 /// terminal). Both at once is a usage error.
-struct CodeInput {
+struct CodeInput: Equatable {
     var given: String?
     var stdin = false
 

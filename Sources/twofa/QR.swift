@@ -10,7 +10,7 @@ enum QRFormat: String, ExpressibleByArgument, CaseIterable {
     var textFormat: QRTextFormat? { QRTextFormat(rawValue: rawValue) }
 }
 
-struct QR: ParsableCommand {
+struct QR: ContextualCommand {
     static let configuration = CommandConfiguration(
         abstract: "Draw a user's enrolment QR code again, or any text with --text.",
         discussion: "A pending enrolment is drawn freely; an active one only after the password and a current code. svg and png are written with --output (mode 0600: an enrolment's code holds its secret).")
@@ -33,11 +33,11 @@ struct QR: ParsableCommand {
     }
 
     func validate() throws { try asValidationError { () throws(TwofaError) in try request.validate() } }
-    func run() throws { try request.run() }
+    func run(in context: CommandContext) throws { try request.run(context) }
 }
 
 /// What `qr` does, apart from reading its arguments (shared with the fast path).
-struct QRRequest {
+struct QRRequest: Equatable {
     var global: Global
     var user: String?
     var text: String?
@@ -56,16 +56,17 @@ struct QRRequest {
         }
     }
 
-    func run() throws(TwofaError) {
+    func run(_ context: CommandContext) throws(TwofaError) {
         let content: String
         if let text {
             content = text
         } else {
             let name = user ?? ""
-            content = try global.accounts().enrolment(name: name, credentials: global.credentials(for: name, code: code)).uri.string
+            content = try global.accounts(context).enrolment(
+                name: name, credentials: global.credentials(context, for: name, code: code)).uri.string
         }
         let qr = try QRCode(encoding: content)
-        let chosen = format ?? QRFormat(rawValue: defaultQRFormat().rawValue) ?? .utf8
+        let chosen = format ?? QRFormat(rawValue: defaultQRFormat(context).rawValue) ?? .utf8
         var bytes: [UInt8]
         switch chosen {
         case .svg: bytes = Array(QRImage.svg(qr).utf8)
@@ -76,11 +77,11 @@ struct QRRequest {
         defer { wipe(&bytes) }
         if let output {
             try SecureFiles.writePrivate(output, content: bytes)
-            Output.result(
+            context.result(
                 .object([("output", .string(output)), ("format", .string(chosen.rawValue))]),
                 text: "Wrote the QR code to \(output).")
         } else {
-            Output.result(
+            context.result(
                 .object([("qr", .string(String(decoding: bytes, as: UTF8.self))), ("text", .string(content))]),
                 pieces: [.drawing(String(decoding: bytes, as: UTF8.self))])
         }

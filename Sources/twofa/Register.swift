@@ -2,7 +2,7 @@ import ArgumentParser
 import TwofaAccounts
 import TwofaDomain
 
-struct Register: ParsableCommand {
+struct Register: ContextualCommand {
     static let configuration = CommandConfiguration(
         abstract: "Create a user with a password; with --enable-2fa, enrol in TOTP too.")
 
@@ -11,18 +11,18 @@ struct Register: ParsableCommand {
     @Flag(name: .customLong("enable-2fa"), help: "Go on as enable-2fa does.") var enable2fa = false
     @OptionGroup(title: "Enrolment (with --enable-2fa)") var enrolment: EnrolmentOptions
 
-    func run() throws {
-        let accounts = try global.accounts()
-        let request = enable2fa ? try enrolment.request() : nil
-        let password = try global.password(for: user, confirm: true)
+    func run(in context: CommandContext) throws {
+        let accounts = try global.accounts(context)
+        let request = enable2fa ? try enrolment.request(context) : nil
+        let password = try global.password(context, for: user, confirm: true)
         let made = try accounts.register(name: user, password: password, enrolment: request)
         var json: [(String, JSON)] = [("user", .string(made.user)), ("created", .bool(true))]
         var pieces: [Output.Piece] = [.text("Registered \(made.user).")]
         if let enrolled = made.enrolment {
-            let report = try enrolment.report(enrolled)
+            let report = try enrolment.report(enrolled, registered: made.user, context: context)
             json += report.json
-            pieces = [.text("Registered \(made.user).\n")] + report.pieces
+            pieces = report.pieces
         }
-        Output.result(.object(json), pieces: pieces)
+        context.result(.object(json), pieces: pieces)
     }
 }

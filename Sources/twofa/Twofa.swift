@@ -27,36 +27,62 @@ struct Twofa: ParsableCommand {
     )
 }
 
-/// The entry point: parse, run, and map every failure to its exit code through one table
-/// (`TwofaError.exitCode`), as one line on stderr or one JSON object with --json.
+/// The entry point: the one place that exits the process, with the status `run` gives.
 @main
 enum Main {
     static func main() {
         makeNotDumpable()
         umask(0o077)
-        let arguments = hoistGlobalOptions(Array(CommandLine.arguments.dropFirst()))
-        Output.json = arguments.prefix(while: { $0 != "--" }).contains("--json")
-        do {
-            if try FastPath.run(arguments) { Output.finish(status: 0) }
+        let status = run(Array(CommandLine.arguments.dropFirst()), in: .process)
+        exit(status)
+    }
+
+    /// Reads the words after `twofa`, runs the command with `context`, and gives the exit
+    /// status; every failure maps to its status through one table (`TwofaError.exitCode`), and
+    /// is reported as one line on stderr, or one JSON object with --json. Tests call this
+    /// in-process with a context of their own (InProcessTests).
+    static func run(_ words: [String], in context: CommandContext) -> Int32 {
+        defer { context.flush() }
+        if let request = FastPath.parse(words) {
+            context.json = request.global.json
+            do throws(TwofaError) {
+                try request.run(context)
+                return 0
+            } catch {
+                return context.report(error)
+            }
+        }
+        let arguments = Grammar.hoistGlobalOptions(words)
+        context.json = Grammar.wantsJSON(arguments)
+        do throws(TwofaError) {
+            try Grammar.check(arguments)
         } catch {
-            Output.fail(error)
+            return context.report(error, exitCode: 64)
+        }
+        if Grammar.isVersionRequest(arguments) {
+            context.result(.object([("version", .string(Twofa.version))]), text: Twofa.version)
+            return 0
         }
         do {
             var command = try Twofa.parseAsRoot(arguments)
-            try command.run()
-            Output.finish(status: 0)
+            if let contextual = command as? any ContextualCommand {
+                try contextual.run(in: context)
+            } else {
+                try command.run()
+            }
+            return 0
         } catch let error as TwofaError {
-            Output.fail(error)
+            return context.report(error)
         } catch {
             let code = Twofa.exitCode(for: error)
             if code == .success {
-                // --help, --version and the like.
-                Output.line(Twofa.fullMessage(for: error))
-                Output.finish(status: 0)
+                // --help and the like.
+                context.line(Twofa.fullMessage(for: error))
+                return 0
             }
             let message = Twofa.message(for: error).split(separator: "\n").first.map(String.init) ?? "usage error"
             let usage = TwofaError.usage(message.isEmpty ? "usage error" : message + " (see 'twofa --help')")
-            Output.fail(usage, exitCode: code.rawValue == 0 ? 64 : code.rawValue)
+            return context.report(usage, exitCode: code.rawValue == 0 ? 64 : code.rawValue)
         }
     }
 }
@@ -77,25 +103,4 @@ func makeNotDumpable() {
     }
     var none = rlimit(rlim_cur: 0, rlim_max: 0)
     _ = setrlimit(__rlimit_resource_t(RLIMIT_CORE.rawValue), &none)
-}
-
-/// The global options may come before the subcommand too (`twofa --db X code alice`): they are
-/// moved behind the subcommand's name, where each subcommand declares them.
-func hoistGlobalOptions(_ arguments: [String]) -> [String] {
-    var leading: [String] = []
-    var index = 0
-    while index < arguments.count {
-        let argument = arguments[index]
-        if argument == "--json" || argument == "--password-stdin" || argument.hasPrefix("--db=") {
-            leading.append(argument)
-        } else if argument == "--db", index + 1 < arguments.count {
-            leading += [argument, arguments[index + 1]]
-            index += 1
-        } else {
-            break
-        }
-        index += 1
-    }
-    guard !leading.isEmpty, index < arguments.count, !arguments[index].hasPrefix("-") else { return arguments }
-    return [arguments[index]] + leading + arguments[(index + 1)...]
 }

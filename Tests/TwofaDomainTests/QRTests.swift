@@ -41,8 +41,14 @@ struct QRTests {
         return rows
     }
 
-    static func matrix(_ code: QRCode, quietZone: Int = QRCode.quietZone) -> [[Bool]] {
-        (0..<code.sizeWithQuietZone).map { y in (0..<code.sizeWithQuietZone).map { x in code.isDark(x: x, y: y) } }
+    /// The modules with a light border of `quietZone` (a terminal drawing's, by default).
+    static func matrix(_ code: QRCode, quietZone q: Int = QRRenderer.terminalQuietZone) -> [[Bool]] {
+        let side = code.size + 2 * q
+        return (0..<side).map { y in
+            (0..<side).map { x in
+                x >= q && y >= q && x < q + code.size && y < q + code.size && code.modules[(y - q) * code.size + x - q]
+            }
+        }
     }
 
     @Test("\"hello\" is a version 1 code, 21 modules a side")
@@ -126,43 +132,56 @@ struct QRTests {
         }
     }
 
-    @Test("ascii: (size+8) lines of 2(size+8) characters, quiet zone blank, modules as ##")
+    @Test("ascii: (size+4) lines of 2(size+4) characters, a 2-module quiet zone blank, modules as ##")
     func ascii() throws {
         let code = try QRCode(encoding: "hello")
-        let side = code.size + 8
+        #expect(QRRenderer.terminalQuietZone == 2)
+        let side = code.size + 4
         let text = QRRenderer.render(code, format: .ascii)
         let lines = Self.lines(text)
         #expect(lines.count == side)
         for line in lines { #expect(line.count == 2 * side) }
-        for line in lines.prefix(4) + lines.suffix(4) { #expect(line.allSatisfy { $0 == " " }) }
-        for line in lines { #expect(line.hasPrefix("        ") && line.hasSuffix("        ")) }
-        #expect(lines[4].hasPrefix("        ##############  "))  // finder: 7 dark, 1 light
+        for line in lines.prefix(2) + lines.suffix(2) { #expect(line.allSatisfy { $0 == " " }) }
+        for line in lines { #expect(line.hasPrefix("    ") && line.hasSuffix("    ")) }
+        #expect(lines[2].hasPrefix("    ##############  "))  // finder: 7 dark, 1 light
 
         let read = Self.readASCII(text)
         #expect(read == Self.matrix(code))
-        let inner = read[4..<(4 + code.size)].flatMap { Array($0[4..<(4 + code.size)]) }
+        let inner = read[2..<(2 + code.size)].flatMap { Array($0[2..<(2 + code.size)]) }
         #expect(inner == code.modules)
+    }
+
+    @Test("Any quiet zone: 4 modules (as the image files have) draws what isDark says")
+    func quietZoneOfFour() throws {
+        let code = try QRCode(encoding: "hello")
+        let read = Self.readASCII(QRRenderer.render(code, format: .ascii, quietZone: 4))
+        #expect(read.count == code.sizeWithQuietZone)
+        #expect(read == (0..<code.sizeWithQuietZone).map { y in
+            (0..<code.sizeWithQuietZone).map { x in code.isDark(x: x, y: y) }
+        })
+        #expect(read == Self.matrix(code, quietZone: 4))
+        #expect(Self.readASCII(QRRenderer.render(code, format: .ascii, quietZone: 0)) == Self.matrix(code, quietZone: 0))
     }
 
     @Test("ascii inverted draws the light modules: the quiet zone is all ##")
     func asciiInverted() throws {
         let code = try QRCode(encoding: "hello")
-        let side = code.size + 8
+        let side = code.size + 4
         let text = QRRenderer.render(code, format: .ascii, invert: true)
         let lines = Self.lines(text)
         #expect(lines.count == side)
-        for line in lines.prefix(4) + lines.suffix(4) {
+        for line in lines.prefix(2) + lines.suffix(2) {
             #expect(line == Substring(String(repeating: "##", count: side)))
         }
         let read = Self.readASCII(text)
         #expect(read == Self.matrix(code).map { $0.map { !$0 } })
     }
 
-    @Test("utf8: (size+8+1)/2 lines of size+8 half blocks that decode to the modules", arguments: [false, true])
+    @Test("utf8: (size+4+1)/2 lines of size+4 half blocks that decode to the modules", arguments: [false, true])
     func utf8(invert: Bool) throws {
         for text in ["hello", "otpauth://totp/ACME:alice?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=ACME"] {
             let code = try QRCode(encoding: text)
-            let side = code.size + 8
+            let side = code.size + 4
             #expect(side % 2 == 1)  // QR sizes are odd, so the last line pairs a row with nothing
             let rendered = QRRenderer.render(code, format: .utf8, invert: invert)
             let lines = Self.lines(rendered)
@@ -188,7 +207,7 @@ struct QRTests {
     @Test("ansi: every line black on white, reset at its end; invert is ignored")
     func ansi() throws {
         let code = try QRCode(encoding: "hello")
-        let side = code.size + 8
+        let side = code.size + 4
         let rendered = QRRenderer.render(code, format: .ansi)
         #expect(QRRenderer.render(code, format: .ansi, invert: true) == rendered)
         let lines = Self.lines(rendered)
@@ -203,6 +222,18 @@ struct QRTests {
             stripped += body + "\n"
         }
         #expect(stripped == QRRenderer.render(code, format: .utf8))
+    }
+
+    @Test("A default SHA1 enrolment's URI draws in 21 lines of 41 columns: room for 2 lines of text and a prompt on 80x24")
+    func defaultEnrolmentFitsATerminal() throws {
+        let uri = "otpauth://totp/Example:alice?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=Example"
+        let code = try QRCode(encoding: uri)
+        #expect(code.size == 37)  // version 5
+        for format in [QRTextFormat.utf8, .ansi] {
+            let lines = Self.lines(QRRenderer.render(code, format: format))
+            #expect(lines.count == 21)
+        }
+        #expect(Self.lines(QRRenderer.render(code, format: .utf8)).allSatisfy { $0.count == 41 })
     }
 
     @Test("Nothing to encode, or a NUL byte, is invalid input")
