@@ -32,6 +32,19 @@ public final class Accounts {
     /// copying it aside (said through `environment.notice`, and audited).
     func store(create: Bool, access: SQLiteAccountStore.Access = .write) throws(TwofaError) -> (any AccountStore)? {
         if let openedStore, openedAccess == nil || openedAccess == .write || access == .read { return openedStore }
+        if environment.usesPostgreSQL {
+            guard let store = try PostgreSQLAccountStore.open(uri: environment.databasePath, create: create, access: access)
+            else { return nil }
+            store.auditContext = environment.auditContext
+            openedStore = store
+            openedAccess = access
+            if let migration = store.migration {
+                // No copy: a PostgreSQL database is backed up with pg_dump, by its operator.
+                environment.notice("upgraded the database from schema version \(migration.from) to \(migration.to)")
+                try audit(store, .upgrade, nil, ok: true, detail: "schema \(migration.from) to \(migration.to)")
+            }
+            return store
+        }
         guard let store = try SQLiteAccountStore.open(path: environment.databasePath, create: create, access: access)
         else { return nil }
         store.auditContext = environment.auditContext
@@ -61,7 +74,7 @@ public final class Accounts {
     /// The key file, read (or made) once per Accounts.
     func secretBox(for store: (any AccountStore)?) throws(TwofaError) -> SecretBox {
         if let loadedBox { return loadedBox }
-        let box = try SecretBox.load(path: environment.keyFilePath, creatingFor: store, random: environment.random)
+        let box = try SecretBox.load(path: try environment.keyFilePath(), creatingFor: store, random: environment.random)
         loadedBox = box
         return box
     }
@@ -78,6 +91,7 @@ public final class Accounts {
     public func register(name rawName: String, password: Password, enrolment request: EnrolmentRequest?)
         throws(TwofaError) -> Registration
     {
+        try PasswordHasher.loadLibrary()
         let name = try Username.normalize(rawName)
         try request?.validate()
         try password.checkPolicy(username: name)
@@ -112,6 +126,7 @@ public final class Accounts {
     /// Checks the password and, if 2FA is on, a code. An unknown user costs what a known one
     /// does, fails the same way and locks the same way.
     public func login(name rawName: String, credentials: Credentials) throws(TwofaError) -> LoginResult {
+        try PasswordHasher.loadLibrary()
         let name = try Username.normalize(rawName)
         let store = try store(create: false)
         guard let store, let user = try store.user(named: name) else {
@@ -162,6 +177,7 @@ public final class Accounts {
     public func enableTwoFactor(name rawName: String, request: EnrolmentRequest, credentials: Credentials)
         throws(TwofaError) -> Enrolment
     {
+        try PasswordHasher.loadLibrary()
         let name = try Username.normalize(rawName)
         try request.validate()
         let (store, user) = try existingUser(name)
@@ -197,6 +213,7 @@ public final class Accounts {
             let secret = try secretBox(for: store).open(totp.sealedSecret, user: name)
             return Enrolment(user: name, status: totp.status, secret: secret, issuer: totp.issuer, parameters: totp.parameters)
         }
+        try PasswordHasher.loadLibrary()
         try refuseIfLocked(user, store: store, event: .qr)
         let password = try credentials.password()
         let matched = checkPassword(password, against: user.passwordHash)
@@ -252,6 +269,7 @@ public final class Accounts {
     /// Password and a code turn 2FA off and erase the secret; a pending enrolment needs only
     /// the password.
     public func disableTwoFactor(name rawName: String, credentials: Credentials) throws(TwofaError) {
+        try PasswordHasher.loadLibrary()
         let name = try Username.normalize(rawName)
         let (store, user) = try existingUser(name)
         let off = TwofaError.wrongState(user: name, reason: "two-factor authentication is off already")
@@ -292,6 +310,7 @@ public final class Accounts {
 
     /// Password and a current code make a new set of backup codes; the old set stops working.
     public func regenerateBackupCodes(name rawName: String, credentials: Credentials) throws(TwofaError) -> [String] {
+        try PasswordHasher.loadLibrary()
         let name = try Username.normalize(rawName)
         let (store, user) = try existingUser(name)
         let notOn = TwofaError.wrongState(user: name, reason: "two-factor authentication is not on, so there are no backup codes")
@@ -587,7 +606,7 @@ public final class Accounts {
     /// checked (a key file that a known user's code would be refused for is refused here too),
     /// a sealed secret opened, and the window's codes computed.
     private func dummySecondFactorWork(_ code: GivenCode) throws(TwofaError) {
-        let box = try SecretBox.loadExisting(path: environment.keyFilePath)
+        let box = try SecretBox.loadExisting(path: try environment.keyFilePath())
         var secret = [UInt8](repeating: 0, count: OTPAlgorithm.sha1.secretLength)
         if let box, let sealed = try? box.seal(secret, user: "") { _ = try? box.open(sealed, user: "") }
         if let generator = try? OTPGenerator(secret: secret, parameters: .default) {

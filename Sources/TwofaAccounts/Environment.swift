@@ -1,5 +1,6 @@
 import Glibc
 import TwofaDomain
+import TwofaStorage
 
 /// The time, in UNIX seconds. Injected so tests can stand at any moment.
 public protocol Clock: Sendable {
@@ -14,9 +15,10 @@ public struct SystemClock: Clock {
 /// Everything the use cases take from outside: where the files are, the time, randomness and
 /// the password hashing.
 public struct AccountsEnvironment: Sendable {
+    /// A SQLite file's path, or a PostgreSQL URI (`postgresql://…`, libpq's syntax).
     public var databasePath: String
-    /// Default: the database path plus `.key`.
-    public var keyFilePath: String
+    /// The key file as given (`TWOFA_KEY_FILE`, `--key-file`), if it was.
+    public var givenKeyFilePath: String?
     public var clock: any Clock
     public var random: any RandomSource
     public var hasher: PasswordHasher
@@ -45,11 +47,28 @@ public struct AccountsEnvironment: Sendable {
         notice: @escaping @Sendable (String) -> Void = { _ in }
     ) {
         self.databasePath = databasePath
-        self.keyFilePath = keyFilePath ?? databasePath + ".key"
+        self.givenKeyFilePath = keyFilePath
         self.clock = clock
         self.random = random
         self.hasher = hasher
         self.notice = notice
+    }
+}
+
+extension AccountsEnvironment {
+    /// Whether the accounts live in PostgreSQL rather than a SQLite file.
+    public var usesPostgreSQL: Bool { isPostgreSQLURI(databasePath) }
+
+    /// The key file: as given, else (SQLite) the database path plus `.key`. A PostgreSQL database
+    /// has no path to sit beside, and every host must use the same key: there it must be given.
+    public func keyFilePath() throws(TwofaError) -> String {
+        if let givenKeyFilePath { return givenKeyFilePath }
+        guard !usesPostgreSQL else {
+            throw .keyFile(
+                path: "TWOFA_KEY_FILE",
+                reason: "a PostgreSQL database needs the key file named: set TWOFA_KEY_FILE (or --key-file) to the key every host shares")
+        }
+        return databasePath + ".key"
     }
 }
 

@@ -45,6 +45,8 @@ extension Accounts {
         let source = terminalSafe(source)
         // The first account is read before the database is made: a file that is wrong from its
         // first line (or /dev/zero) leaves no database behind where there was none.
+        // libcrypt judges the imported hashes: a missing one is an error here, not a stop.
+        try PasswordHasher.loadLibrary()
         let first = try next()
         if dryRun {
             let existing = try store(create: false, access: .read)
@@ -52,7 +54,7 @@ extension Accounts {
                 into: try SQLiteAccountStore.scratch(), existing: existing, dryRun: true, source: source, first: first,
                 next: next, progress: progress)
         }
-        if openedStore == nil, !SecureFiles.exists(environment.databasePath) {
+        if openedStore == nil, !environment.usesPostgreSQL, !SecureFiles.exists(environment.databasePath) {
             return try importIntoNewDatabase(source: source, first: first, next: next, progress: progress)
         }
         guard let target = try store(create: true) else { throw .internalError("the database was not created") }

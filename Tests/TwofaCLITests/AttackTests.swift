@@ -113,7 +113,7 @@ struct AttackTests {
     }
 
     /// The secret and the backup codes are in neither the database nor its WAL, in any encoding.
-    @Test func filesHoldNoSecretInAnyEncoding() throws {
+    @Test(.enabled(if: TestStore.isSQLite, "SQLite's files")) func filesHoldNoSecretInAnyEncoding() throws {
         let box = try Sandbox()
         try box.register("alice")
         let secret = try box.enable("alice")
@@ -163,7 +163,7 @@ struct AttackTests {
     }
 
     /// Planted links and loose modes are refused, with nothing changed.
-    @Test func unsafeFilesAreRefusedWithNothingChanged() throws {
+    @Test(.enabled(if: TestStore.isSQLite, "SQLite's files")) func unsafeFilesAreRefusedWithNothingChanged() throws {
         let box = try Sandbox()
         try box.register("alice")
         _ = try box.enable("alice")
@@ -228,7 +228,7 @@ struct AttackTests {
 
     /// An unknown user's login costs what a known user's does: the dummy hash has the real
     /// hash's algorithm and cost (the setting up to the salt). Timing: benchmarks/run.
-    @Test func unknownUserPaysTheSameHashCost() throws {
+    @Test(.enabled(if: TestStore.isSQLite, "SQLite's files")) func unknownUserPaysTheSameHashCost() throws {
         let box = try Sandbox()
         try box.register("alice")
         let stored = try storedPasswordHash(database: box.database, user: "alice")

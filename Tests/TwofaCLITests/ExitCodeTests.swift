@@ -80,7 +80,7 @@ struct ExitCodeTests {
         #expect(!FileManager.default.fileExists(atPath: box.database))
     }
 
-    @Test func notFoundIs4AndReadOnlyCommandsCreateNothing() throws {
+    @Test(.enabled(if: TestStore.isSQLite, "SQLite's files")) func notFoundIs4AndReadOnlyCommandsCreateNothing() throws {
         let box = try Sandbox()
         // Missing database: a command that names a user answers 4 and creates no file.
         #expect(try box.run(["code", "nobody"]).status == 4)

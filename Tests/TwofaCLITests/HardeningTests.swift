@@ -284,7 +284,7 @@ struct HardeningTests {
         #expect(csv.utf8.count > 16 << 20)
         let measured = try runProcess(
             "/usr/bin/time", ["-f", "%M", Sandbox.binary.path, "import", file, "--json"],
-            environment: ["PATH": "/usr/bin:/bin", "TWOFA_DB": box.database])
+            environment: box.environment)
         #expect(measured.status == 0, "\(measured.stderr)")
         #expect(measured.stdout.contains("\"imported\":170000"), "\(measured.stdout)")
         let kilobytes = Int(measured.stderr.split(separator: "\n").last ?? "") ?? .max
@@ -364,7 +364,7 @@ private func quoted(_ text: String) -> String { "'" + text.replacingOccurrences(
 private func runShell(_ command: String, box: Sandbox) throws -> TwofaRun {
     try runProcess(
         "/bin/sh", ["-c", command],
-        environment: ["PATH": "/usr/bin:/bin", "HOME": box.folder.path, "TWOFA_DB": box.database, "TWOFA_ISSUER": "Example"])
+        environment: box.environment)
 }
 
 /// A child process whose standard input stays open until `finish`, to look at it while it
@@ -378,7 +378,7 @@ private final class Running {
     convenience init(box: Sandbox, _ arguments: [String]) throws {
         try self.init(
             [Sandbox.binary.path] + arguments,
-            environment: ["PATH": "/usr/bin:/bin", "HOME": box.folder.path, "TWOFA_DB": box.database, "TWOFA_ISSUER": "Example"])
+            environment: box.environment)
     }
 
     init(_ command: [String], environment: [String: String] = ["PATH": "/usr/bin:/bin"]) throws {

@@ -12,7 +12,7 @@ final class WaitingProcess: @unchecked Sendable {
     init(_ box: Sandbox, _ arguments: [String]) throws {
         process.executableURL = Sandbox.binary
         process.arguments = arguments
-        process.environment = ["PATH": "/usr/bin:/bin", "HOME": box.folder.path, "TWOFA_DB": box.database]
+        process.environment = box.environment
         process.standardInput = input
         process.standardOutput = output
         process.standardError = errors

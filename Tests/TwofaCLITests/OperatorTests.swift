@@ -56,7 +56,7 @@ struct OperatorTests {
     }
 
     /// Hashes from other systems log in after import and end up as yescrypt.
-    @Test func foreignHashesImportAndRehash() throws {
+    @Test(.enabled(if: TestStore.isSQLite, "SQLite's files")) func foreignHashesImportAndRehash() throws {
         let box = try Sandbox()
         let password = "correct horse battery 7"
         var hashes: [(String, String)] = []
@@ -117,7 +117,7 @@ struct OperatorTests {
         #expect(try box.run(["show", "ok1"]).status == 4)
     }
 
-    @Test func importConflictsDryRunAndUnreadableFiles() throws {
+    @Test(.enabled(if: TestStore.isSQLite, "SQLite's files")) func importConflictsDryRunAndUnreadableFiles() throws {
         let box = try Sandbox()
         try box.register("alice")
         let hash = try storedPasswordHash(database: box.database, user: "alice")
@@ -197,7 +197,7 @@ struct OperatorTests {
         #expect(try box.run(["qr", "--text", uri, "--format", format]).status == 64)
     }
 
-    @Test func passwdShowListDelete() throws {
+    @Test(.enabled(if: TestStore.isSQLite, "SQLite's files")) func passwdShowListDelete() throws {
         let box = try Sandbox()
         try box.register("alice")
         let newPassword = "a brand new phrase 77"

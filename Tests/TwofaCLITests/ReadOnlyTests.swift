@@ -4,7 +4,7 @@ import Testing
 /// Issue 10, "Read-only databases work": CI jobs mount fixtures read-only, and a 0400 database
 /// is a common way to hand one out. Read-only commands work there; write commands answer 74
 /// "read-only" before checking anything; export says its audit event could not be written.
-@Suite("read-only databases")
+@Suite("read-only databases", .enabled(if: TestStore.isSQLite, "SQLite's files"))
 struct ReadOnlyTests {
     /// A database with alice (2FA on) and bob, and the key file.
     func fixture() throws -> (Sandbox, String) {

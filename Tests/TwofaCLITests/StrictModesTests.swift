@@ -3,7 +3,7 @@ import Testing
 
 /// Issue 9, points 3, 5 and 6 on the built binary: folders and files other users could
 /// tamper with, unknown users that must look like real ones, stored values out of range.
-@Suite("strict modes, unknown users, stored values")
+@Suite("strict modes, unknown users, stored values", .enabled(if: TestStore.isSQLite, "SQLite's files"))
 struct StrictModesTests {
     static let nobody: UInt32 = 65534
 

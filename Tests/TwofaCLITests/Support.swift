@@ -20,18 +20,70 @@ struct TwofaRun {
     }
 }
 
-/// A scratch folder with a database path in it, removed at deinit.
+/// Which store the behaviour suites run on: SQLite by default; with `TWOFA_TEST_STORE=postgres`,
+/// PostgreSQL at `TWOFA_TEST_POSTGRES` (the URI `Tests/postgres/cluster start` prints), each
+/// sandbox in a database of its own. Tests of SQLite's files are `.enabled(if: TestStore.isSQLite)`.
+enum TestStore {
+    static let postgresURI: String? = {
+        let environment = ProcessInfo.processInfo.environment
+        guard environment["TWOFA_TEST_STORE"] == "postgres" else { return nil }
+        return environment["TWOFA_TEST_POSTGRES"]
+    }()
+    static var isSQLite: Bool { postgresURI == nil }
+
+    /// The cluster's URI with another database name.
+    static func uri(_ base: String, database: String) -> String {
+        guard let start = base.range(of: ":///"), let end = base[start.upperBound...].firstIndex(of: "?") else {
+            return base
+        }
+        return String(base[..<start.upperBound]) + database + String(base[end...])
+    }
+
+    static func psql(_ base: String, _ sql: String) throws {
+        let result = try runProcess("/usr/bin/psql", [base, "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        #expect(result.status == 0, "psql \(sql): \(result.stderr)")
+    }
+}
+
+/// A scratch folder with a database path in it (or, on PostgreSQL, a database of its own),
+/// removed at deinit.
 final class Sandbox: @unchecked Sendable {
     let folder: URL
-    var database: String { folder.appendingPathComponent("data/twofa.db").path }
-    var keyFile: String { database + ".key" }
+    /// The PostgreSQL database's URI and name, when the suites run there.
+    let postgres: String?
+    let postgresName: String?
+    var database: String { postgres ?? folder.appendingPathComponent("data/twofa.db").path }
+    var keyFile: String { postgres == nil ? database + ".key" : folder.appendingPathComponent("twofa.key").path }
 
     init() throws {
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("twofa-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        if let base = TestStore.postgresURI {
+            let name = "twofa_test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+            // From template0, which nobody connects to: sandboxes are made in parallel.
+            try TestStore.psql(base, "CREATE DATABASE \(name) TEMPLATE template0")
+            postgres = TestStore.uri(base, database: name)
+            postgresName = name
+        } else {
+            postgres = nil
+            postgresName = nil
+        }
     }
 
-    deinit { try? FileManager.default.removeItem(at: folder) }
+    deinit {
+        try? FileManager.default.removeItem(at: folder)
+        if let base = TestStore.postgresURI, let name = postgresName {
+            try? TestStore.psql(base, "DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+        }
+    }
+
+    /// What every twofa of this sandbox runs with: the database, and on PostgreSQL the key file
+    /// (there is no path for it to sit beside).
+    var environment: [String: String] {
+        var environment = ["PATH": "/usr/bin:/bin", "HOME": folder.path, "TWOFA_DB": database, "TWOFA_ISSUER": "Example"]
+        if postgres != nil { environment["TWOFA_KEY_FILE"] = keyFile }
+        return environment
+    }
 
     /// `TWOFA_BIN` names the binary under test (CI sets it to the release build the README
     /// installs); else the debug build beside this test bundle.
@@ -53,7 +105,7 @@ final class Sandbox: @unchecked Sendable {
     /// Runs twofa with TWOFA_DB set to this sandbox's database (unless `--db` is given).
     @discardableResult
     func run(_ arguments: [String], stdin: String? = nil, environment: [String: String] = [:]) throws -> TwofaRun {
-        var env = ["PATH": "/usr/bin:/bin", "HOME": folder.path, "TWOFA_DB": database, "TWOFA_ISSUER": "Example"]
+        var env = self.environment
         env.merge(environment) { $1 }
         return try runProcess(Self.binary.path, arguments, stdin: stdin.map { Data($0.utf8) }, environment: env)
     }

@@ -3,7 +3,7 @@ import Testing
 
 /// The prompts on a terminal, driven through a pseudo-terminal made by the test (CI has none of
 /// its own): the password is asked for with echo off, the code with echo on.
-@Suite("terminal prompts")
+@Suite("terminal prompts", .enabled(if: TestStore.isSQLite, "SQLite's files"))
 struct TerminalTests {
     /// Runs twofa on a new pty, answering each prompt as it appears; returns the exit status
     /// and everything the terminal showed.
