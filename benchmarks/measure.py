@@ -1,6 +1,7 @@
 """The driver of benchmarks/run: runs command pairs interleaved and prints a Markdown table."""
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -82,8 +83,8 @@ def row(what, ours, theirs, limit, other="other"):
 
 oath = (["oathtool", "--totp", "-b", SECRET], None)
 row("`twofa code --secret-stdin` vs `oathtool --totp`",
-    *compare(RUNS, ([TWOFA, "code", "--secret-stdin"], SECRET_FILE), oath), 2.5)
-row("`twofa code USER` vs `oathtool --totp`", *compare(RUNS, ([TWOFA, "code", "alice"], None), oath), 4)
+    *compare(RUNS, ([TWOFA, "code", "--secret-stdin"], SECRET_FILE), oath), 1.8)
+row("`twofa code USER` vs `oathtool --totp`", *compare(RUNS, ([TWOFA, "code", "alice"], None), oath), 3)
 row("`twofa login` (no 2FA) vs `mkpasswd -m yescrypt`",
     *compare(SLOW_RUNS, ([TWOFA, "login", "bob", "--password-stdin"], PASSWORD_FILE),
              (["mkpasswd", "-m", "yescrypt", PASSWORD], None)), 1.25)
@@ -128,14 +129,19 @@ row("`twofa qr --text URI --format utf8` vs `qrencode -t UTF8`",
 
 
 
-def import_rate(count):
-    """Users a second imported from a CSV of `count` pre-hashed users with TOTP secrets, into a
-    new database; returns (rate, database path)."""
+def users_csv(count):
     hashed = twofa("export").stdout.split('"password_hash":"')[1].split('"')[0]
-    path = write(f"users-{count}.csv", "user,password_hash,totp_secret\n" + "".join(
+    return write(f"users-{count}.csv", "user,password_hash,totp_secret\n" + "".join(
         f"user{i},{hashed},{SECRET}\n" for i in range(count)))
-    database = os.path.join(work, f"import-{count}.db")
-    import_env = dict(env, TWOFA_DB=database)
+
+
+def import_rate(count, database=None, key_file=None):
+    """Users a second imported from one CSV of `count` pre-hashed users with TOTP secrets, into a
+    new database (a SQLite file, or the PostgreSQL URI `database`); returns (rate, environment)."""
+    path = users_csv(count)
+    import_env = dict(env, TWOFA_DB=database or os.path.join(work, f"import-{count}.db"))
+    if key_file:
+        import_env["TWOFA_KEY_FILE"] = key_file
     start = time.perf_counter()
     result = subprocess.run([TWOFA, "import", path, "--json"], env=import_env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -148,6 +154,18 @@ def import_rate(count):
 rate, _ = import_rate(100_000)
 rows.append(("`twofa import` of 100,000 pre-hashed users with TOTP secrets", f"{rate:,.0f} users/s", "", "", "≥ 20,000/s",
              "yes" if rate >= 20_000 else "**no**"))
+# The same into PostgreSQL, where a cluster is given (TWOFA_TEST_POSTGRES, as the tests take it).
+postgres = os.environ.get("TWOFA_TEST_POSTGRES")
+if postgres:
+    name = f"twofa_bench_{os.getpid()}"
+    subprocess.run(["psql", postgres, "-q", "-c", f"CREATE DATABASE {name} TEMPLATE template0"], check=True)
+    try:
+        uri = postgres.replace(":///postgres?", f":///{name}?")
+        pg_rate, _ = import_rate(100_000, database=uri, key_file=os.path.join(work, "pg.key"))
+        rows.append(("`twofa import` of 100,000 users into PostgreSQL", f"{pg_rate:,.0f} users/s", "", "",
+                     "≥ 20,000/s", "yes" if pg_rate >= 20_000 else "**no**"))
+    finally:
+        subprocess.run(["psql", postgres, "-q", "-c", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"], check=True)
 _, big = import_rate(200_000)
 _, small = import_rate(1_000)
 # `code USER` on the last user of a large database vs a small one.
@@ -161,15 +179,67 @@ for r in rows:
 
 
 
-def peak_rss(argv):
+def peak_rss(argv, stdin=None):
     """Max RSS in MB, from GNU time, whose own small process is what forks the command (a
     child forked from this Python would be charged Python's pages until it execs)."""
-    result = subprocess.run(["/usr/bin/time", "-f", "%M", *argv], env=env, stdin=subprocess.DEVNULL,
+    peaks = []
+    for _ in range(5):  # the median of five: a run's peak moves by a few pages
+        result = subprocess.run(["/usr/bin/time", "-f", "%M", *argv], env=env,
+                                stdin=open(stdin) if stdin else subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        peaks.append(int(result.stderr.strip().splitlines()[-1]) / 1024)
+    return statistics.median(peaks)
+
+
+def instructions(argv, stdin=None):
+    """Instructions executed from exec to exit, loader included, counted by callgrind (so load
+    on the machine does not matter); None without valgrind. Valgrind 3.19 cannot read the DWARF 5
+    of a Swift binary, so a copy without debug sections runs: the same code, the same count."""
+    if not shutil.which("valgrind"):
+        return None
+    binary = argv[0]
+    if binary == TWOFA:
+        binary = os.path.join(work, "twofa-nodebug")
+        if not os.path.exists(binary):
+            subprocess.run(["objcopy", "--strip-debug", TWOFA, binary], check=True)
+    out = os.path.join(work, "callgrind.out")
+    result = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", binary, *argv[1:]],
+                            env=env, stdin=open(stdin) if stdin else subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    return int(result.stderr.strip().splitlines()[-1]) / 1024
+    for line in result.stderr.splitlines():
+        if "Collected :" in line:
+            return int(line.split(":")[-1])
+    return None
 
 
-print(f"\nPeak RSS: `twofa code alice` {peak_rss([TWOFA, 'code', 'alice']):.1f} MB (target ≤ 10 MB), "
+def libraries(argv, stdin=None):
+    """The shared libraries the loader opens for a command (LD_DEBUG=libs), in order."""
+    result = subprocess.run(argv, env=dict(env, LD_DEBUG="libs"), stdin=open(stdin) if stdin else subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    names = []
+    for line in result.stderr.splitlines():
+        if "find library=" in line:
+            name = line.split("find library=")[1].split(" ")[0].rstrip(";")
+            if name not in names:
+                names.append(name)
+    return names
+
+
+rss = peak_rss([TWOFA, "code", "alice"])
+print(f"\nPeak RSS: `twofa code alice` {rss:.1f} MB (target ≤ 7 MB: {'met' if rss <= 7 else '**missed**'}), "
+      f"`twofa code --secret-stdin` {peak_rss([TWOFA, 'code', '--secret-stdin'], SECRET_FILE):.1f} MB, "
       f"`oathtool --totp` {peak_rss(['oathtool', '--totp', '-b', SECRET]):.1f} MB.")
+print("Libraries `twofa code --secret-stdin` loads: "
+      + ", ".join(libraries([TWOFA, "code", "--secret-stdin"], SECRET_FILE)) + "; `twofa qr --text` adds "
+      + ", ".join(n for n in libraries([TWOFA, "qr", "--text", URI]) if n not in libraries([TWOFA, "code", "alice"]))
+      + ".")
+counts = [("`twofa code --secret-stdin`", instructions([TWOFA, "code", "--secret-stdin"], SECRET_FILE)),
+          ("`twofa code alice`", instructions([TWOFA, "code", "alice"])),
+          ("`oathtool --totp`", instructions(["oathtool", "--totp", "-b", SECRET]))]
+if all(count is not None for _, count in counts):
+    print("Instructions (callgrind, exec to exit): "
+          + ", ".join(f"{what} {count / 1e6:.2f} million" for what, count in counts) + ".")
+else:
+    print("Instructions: install valgrind to count them.")
 print(f"Medians; {RUNS} runs of fast commands, {SLOW_RUNS} of hashing ones; {os.cpu_count()} cores; "
       f"binary {os.path.getsize(TWOFA) / 1e6:.1f} MB.")

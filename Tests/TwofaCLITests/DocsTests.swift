@@ -49,8 +49,8 @@ struct DocsTests {
         }
         for code in ["64", "65", "70", "74"] { #expect(readme.contains("| \(code) ")) }
         let ci = try String(contentsOf: Self.root.appendingPathComponent(".ci/run"), encoding: .utf8)
-        #expect(ci.contains("swift build && swift test"))
-        #expect(readme.contains("swift build && swift test"))
+        #expect(ci.contains("scripts/test"))
+        #expect(readme.contains("&& scripts/test"))
     }
 
     @Test func manPageLintsClean() throws {
