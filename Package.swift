@@ -1,13 +1,20 @@
 // swift-tools-version:6.0
 //
-// twofa: user accounts with passwords and TOTP two-factor authentication in a SQLite file.
+// twofa: user accounts with passwords and TOTP two-factor authentication, in a SQLite file or a
+// PostgreSQL database shared by many hosts.
 //
-// The layers, each one module, imports pointing down only:
+// The layers, each one module, imports pointing down only, each declared here (CI builds with
+// --explicit-target-dependency-import-check=error):
 //
 //   twofa (executable)   argument parsing, the terminal, exit codes
 //     └─ TwofaAccounts   use cases: register, login, enrol, verify, disable
-//          └─ TwofaStorage   SQLite schema, migrations, typed records behind AccountStore
-//               └─ TwofaDomain   base32, HOTP/TOTP, otpauth URI, crypt(3), QR codes, errors
+//          └─ TwofaStorage   AccountStore: SQLite (sqlite3) and PostgreSQL (libpq, opened on
+//               │                first use); schema, migrations, typed records
+//               └─ TwofaDomain   base32, HOTP/TOTP, otpauth URI, crypt(3), QR codes, file formats,
+//                                private files, terminal-safe text, errors
+//
+// The PAM module (pam/pam_twofa.c) is built by pam/build with the C compiler, not here: SwiftPM
+// would link it against the Swift runtime.
 //
 // C libraries come in through .systemLibrary targets (libsqlite3, libxcrypt, libqrencode, zlib).
 // Only SQLite is linked: libxcrypt, libqrencode and zlib are opened on first use (dlopen, in
@@ -52,7 +59,7 @@ let package = Package(
         .executableTarget(
             name: "twofa",
             dependencies: [
-                "TwofaAccounts",
+                "TwofaAccounts", "TwofaDomain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             exclude: ["StaticRuntime"],
@@ -94,7 +101,10 @@ let package = Package(
             dependencies: ["TwofaDomain", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "TwofaAccountsTests", dependencies: ["TwofaAccounts", "TwofaStorage", "TwofaDomain"]),
         .testTarget(
-            name: "TwofaCLITests", dependencies: ["twofa", "TwofaDomain", "TwofaStorage"],
+            name: "TwofaCLITests",
+            dependencies: [
+                "twofa", "TwofaDomain", "TwofaStorage", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             // A version-1 database and its key file, opened by the migration test.
             exclude: ["Fixtures"]),
     ]

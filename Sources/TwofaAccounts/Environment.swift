@@ -3,11 +3,11 @@ import TwofaDomain
 import TwofaStorage
 
 /// The time, in UNIX seconds. Injected so tests can stand at any moment.
-public protocol Clock: Sendable {
+public protocol UnixClock: Sendable {
     func now() -> Int64
 }
 
-public struct SystemClock: Clock {
+public struct SystemClock: UnixClock {
     public init() {}
     public func now() -> Int64 { Int64(time(nil)) }
 }
@@ -19,7 +19,7 @@ public struct AccountsEnvironment: Sendable {
     public var databasePath: String
     /// The key file as given (`TWOFA_KEY_FILE`, `--key-file`), if it was.
     public var givenKeyFilePath: String?
-    public var clock: any Clock
+    public var clock: any UnixClock
     public var random: any RandomSource
     public var hasher: PasswordHasher
     /// Where a use case tells the person something that is not its result (a database upgraded
@@ -42,7 +42,7 @@ public struct AccountsEnvironment: Sendable {
     }
 
     public init(
-        databasePath: String, keyFilePath: String? = nil, clock: any Clock = SystemClock(),
+        databasePath: String, keyFilePath: String? = nil, clock: any UnixClock = SystemClock(),
         random: any RandomSource = SystemRandom(), hasher: PasswordHasher = .default,
         notice: @escaping @Sendable (String) -> Void = { _ in }
     ) {

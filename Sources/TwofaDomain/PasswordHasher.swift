@@ -1,10 +1,6 @@
 import CCrypt
 
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// crypt(3) through libxcrypt's reentrant calls: new hashes are yescrypt (`$y$`), and any hash
 /// libxcrypt knows (`$y$`, `$gy$`, `$7$`, `$2b$`, `$6$`, `$5$`, `$1$`, …) verifies, so hashes

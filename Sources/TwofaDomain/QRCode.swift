@@ -1,10 +1,6 @@
 import CQRencode
 
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// A QR code's module matrix, made by libqrencode at error-correction level M, case-sensitive, in the mix of modes
 /// (the smallest version that holds the text).

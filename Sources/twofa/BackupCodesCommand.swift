@@ -20,7 +20,7 @@ struct BackupCodesCommand: ContextualCommand {
     func run(in context: CommandContext) throws {
         let codes = try global.accounts(context).regenerateBackupCodes(
             name: user, credentials: global.credentials(context, for: user, code: codeInput))
-        let name = user.lowercased()
+        let name = try Username.normalize(user)
         context.result(
             .object([("user", .string(name)), ("backup_codes", .array(codes.map { .string($0) }))]),
             text: "New backup codes for \(name), each good once; the old ones no longer work:\n"

@@ -1,13 +1,8 @@
 import ArgumentParser
 import TwofaAccounts
 import TwofaDomain
-import TwofaStorage
 
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// The three standard streams.
 enum StandardStream {
@@ -46,14 +41,14 @@ protocol Console: AnyObject, Sendable {
 /// cases' `@Sendable` notice callback (AccountsEnvironment.notice) can write through it.
 final class CommandContext: @unchecked Sendable {
     let console: any Console
-    let clock: any TwofaAccounts.Clock
+    let clock: any UnixClock
     /// --json: results are JSON on stdout, failures a JSON object on stderr, and nothing prompts.
     var json = false
     /// stdout, buffered here and written in large pieces: no stdio, and no `print`, whose `Any`
     /// arguments cost dynamic casts that scan every protocol conformance in the binary.
     private var pending: [UInt8] = []
 
-    init(console: any Console, clock: any TwofaAccounts.Clock = SystemClock()) {
+    init(console: any Console, clock: any UnixClock = SystemClock()) {
         self.console = console
         self.clock = clock
     }

@@ -28,7 +28,7 @@ struct Disable: ContextualCommand {
         } else {
             try accounts.disableTwoFactor(name: user, credentials: global.credentials(context, for: user, code: codeInput))
         }
-        let name = user.lowercased()
+        let name = try Username.normalize(user)
         context.result(
             .object([("user", .string(name)), ("two_factor", .bool(false))]),
             text: "Two-factor authentication is off for \(name)\(force ? " (forced)" : "").")

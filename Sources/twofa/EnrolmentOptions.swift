@@ -2,11 +2,7 @@ import ArgumentParser
 import TwofaAccounts
 import TwofaDomain
 
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 extension OTPAlgorithm: ExpressibleByArgument {}
 

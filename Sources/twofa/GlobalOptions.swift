@@ -19,7 +19,8 @@ struct Global: GlobalSettings, Equatable {
 /// The options every subcommand takes, as swift-argument-parser reads them.
 struct GlobalOptions: ParsableArguments, GlobalSettings {
     @Option(name: .long, help: ArgumentHelp(
-        "The database file (default: $TWOFA_DB, else $XDG_DATA_HOME/twofa/twofa.db).", valueName: "path"))
+        "The database: a SQLite file or a postgresql:// URI (default: $TWOFA_DB, else $XDG_DATA_HOME/twofa/twofa.db, else ~/.local/share/twofa/twofa.db).",
+        valueName: "path"))
     var db: String?
 
     @Flag(name: .long, help: "Print one JSON object for the result; never prompt.")

@@ -1,7 +1,6 @@
 import ArgumentParser
 import TwofaAccounts
 import TwofaDomain
-import TwofaStorage
 
 /// Every way `qr` can draw: the text formats, and image files with --output.
 enum QRFormat: String, ExpressibleByArgument, CaseIterable {

@@ -1,7 +1,6 @@
 import ArgumentParser
 import TwofaAccounts
 import TwofaDomain
-import TwofaStorage
 
 import Glibc
 
@@ -82,7 +81,7 @@ struct Import: ParsableCommand {
             let parsed = try GoogleAuthenticatorFile(
                 parsing: try SecureFiles.readAll(path, maximumBytes: ImportReader.maximumGoogleAuthenticatorFileBytes))
             try accounts.importGoogleAuthenticator(parsed, name: user, issuer: issuer)
-            let name = user.lowercased()
+            let name = try Username.normalize(user)
             Output.result(
                 .object([("user", .string(name)), ("two_factor", .bool(true))]),
                 text: "Two-factor authentication is on for \(name), with the google-authenticator secret and \(parsed.scratchCodes.count) scratch codes as backup codes.")

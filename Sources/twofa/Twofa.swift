@@ -1,22 +1,20 @@
 import ArgumentParser
 import TwofaDomain
 
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 struct Twofa: ParsableCommand {
     static let version = "0.1.0"
 
     static let configuration = CommandConfiguration(
         commandName: "twofa",
-        abstract: "User accounts with passwords and TOTP two-factor authentication, in a SQLite file.",
+        abstract: "User accounts with passwords and TOTP two-factor authentication, in a SQLite file or PostgreSQL.",
         discussion: """
             Passwords come from a no-echo prompt on a terminal or, with --password-stdin, from the \
             first line of standard input; never from the command line. With --json, every result \
-            is one JSON object on standard output, and every failure one on standard error.
+            is one JSON object on standard output, and every failure one on standard error. The \
+            database is --db, else $TWOFA_DB, else $XDG_DATA_HOME/twofa/twofa.db, else \
+            ~/.local/share/twofa/twofa.db (a postgresql:// URI names a PostgreSQL database).
             """,
         version: version,
         subcommands: [

@@ -11,7 +11,7 @@ struct Unlock: ContextualCommand {
 
     func run(in context: CommandContext) throws {
         try global.accounts(context).unlock(name: user)
-        let name = user.lowercased()
+        let name = try Username.normalize(user)
         context.result(
             .object([("user", .string(name)), ("locked", .bool(false))]), text: "Unlocked \(name).")
     }

@@ -5,7 +5,7 @@ import Testing
 import TwofaDomain
 
 /// A clock the test moves by hand.
-final class ManualClock: Clock, @unchecked Sendable {
+final class ManualClock: UnixClock, @unchecked Sendable {
     private let lock = NSLock()
     private var time: Int64
     init(_ time: Int64) { self.time = time }

@@ -53,6 +53,17 @@ struct DocsTests {
         #expect(readme.contains("&& scripts/test"))
     }
 
+    /// man(1) at 80 columns, as a reader's terminal shows it: no troff warning (a line that
+    /// cannot be broken runs past the margin).
+    @Test func manPageFitsEightyColumns() throws {
+        let page = try runProcess(
+            "/usr/bin/man", ["--warnings", "-l", Self.root.appendingPathComponent("man/twofa.1").path],
+            environment: ["MANWIDTH": "80", "PATH": "/usr/bin:/bin", "MANPAGER": "cat", "PAGER": "cat"])
+        #expect(page.status == 0, "\(page.stderr)")
+        #expect(page.stderr.isEmpty, "\(page.stderr)")
+        #expect(page.stdout.split(separator: "\n").allSatisfy { $0.count <= 80 })
+    }
+
     @Test func manPageLintsClean() throws {
         let lint = try runProcess("/usr/bin/mandoc", ["-Tlint", "-W", "warning", Self.root.appendingPathComponent("man/twofa.1").path])
         #expect(lint.status == 0, "\(lint.stdout)\(lint.stderr)")
