@@ -32,29 +32,35 @@ public final class Accounts {
     /// copying it aside (said through `environment.notice`, and audited).
     func store(create: Bool, access: SQLiteAccountStore.Access = .write) throws(TwofaError) -> (any AccountStore)? {
         if let openedStore, openedAccess == nil || openedAccess == .write || access == .read { return openedStore }
+        let store: any AccountStore
+        /// What a migration this open made says, and what the audit log keeps of it.
+        var upgrade: (notice: String, detail: String)?
         if environment.usesPostgreSQL {
-            guard let store = try PostgreSQLAccountStore.open(uri: environment.databasePath, create: create, access: access)
+            guard let opened = try PostgreSQLAccountStore.open(uri: environment.databasePath, create: create, access: access)
             else { return nil }
-            store.auditContext = environment.auditContext
-            openedStore = store
-            openedAccess = access
-            if let migration = store.migration {
+            if let migration = opened.migration {
                 // No copy: a PostgreSQL database is backed up with pg_dump, by its operator.
-                environment.notice("upgraded the database from schema version \(migration.from) to \(migration.to)")
-                try audit(store, .upgrade, nil, ok: true, detail: "schema \(migration.from) to \(migration.to)")
+                let schema = "schema version \(migration.from) to \(migration.to)"
+                upgrade = ("upgraded the database from \(schema)", schema)
             }
-            return store
+            store = opened
+        } else {
+            guard let opened = try SQLiteAccountStore.open(path: environment.databasePath, create: create, access: access)
+            else { return nil }
+            if let migration = opened.migration {
+                let schema = "schema version \(migration.from) to \(migration.to)"
+                upgrade = (
+                    "upgraded the database \(environment.databasePath) from \(schema); the old one was copied to \(migration.backup)",
+                    "\(schema); copy of the old database: \(migration.backup)")
+            }
+            store = opened
         }
-        guard let store = try SQLiteAccountStore.open(path: environment.databasePath, create: create, access: access)
-        else { return nil }
         store.auditContext = environment.auditContext
         openedStore = store
         openedAccess = access
-        if let migration = store.migration {
-            environment.notice(
-                "upgraded the database \(environment.databasePath) from schema version \(migration.from) to \(migration.to); the old one was copied to \(migration.backup)")
-            try audit(store, .upgrade, nil, ok: true,
-                detail: "schema \(migration.from) to \(migration.to); copy of the old database: \(migration.backup)")
+        if let upgrade {
+            environment.notice(upgrade.notice)
+            try audit(store, .upgrade, nil, ok: true, detail: upgrade.detail)
         }
         return store
     }

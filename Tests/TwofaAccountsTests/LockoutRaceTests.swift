@@ -69,6 +69,25 @@ extension World {
     }
 
     func failures(_ name: String) throws -> Int { try #require(try store().user(named: name)).failedAttempts }
+
+    /// Runs `racers` attempts, each on a thread of its own and held at `gate` (where `attempt`
+    /// calls `arrive`, directly or through its credentials) until all have arrived and
+    /// `meanwhile` has run; then lets them go together and answers what each answered.
+    func race(
+        _ racers: Int, meanwhile: () -> Void = {}, attempt: @escaping @Sendable (Int, Gate) throws -> Void
+    ) -> Outcomes {
+        let gate = Gate(parties: racers)
+        let outcomes = Outcomes()
+        let group = DispatchGroup()
+        for index in 0..<racers {
+            DispatchQueue.global().async(group: group) { outcomes.append(outcome { try attempt(index, gate) }) }
+        }
+        #expect(gate.waitForAll())
+        meanwhile()
+        gate.open()
+        #expect(group.wait(timeout: .now() + 60) == .success)
+        return outcomes
+    }
 }
 
 /// Issue 9, point 1 and 2: the verdict of an attempt and the lock decided in one transaction.
@@ -82,21 +101,10 @@ struct LockoutRaceTests {
         let world = try World()
         _ = try world.accounts.register(name: "bob", password: try Password(raw: Array(rightPassword.utf8)), enrolment: nil)
         let racers = 12
-        let gate = Gate(parties: racers)
-        let outcomes = Outcomes()
-        let group = DispatchGroup()
-        for index in 0..<racers {
-            DispatchQueue.global().async(group: group) {
-                let guess = index == 0 ? rightPassword : "wrong password \(index)"
-                outcomes.append(outcome {
-                    _ = try world.twin().login(name: "bob", credentials: Credentials(password: world.password(guess, after: gate)))
-                })
-            }
+        let outcomes = world.race(racers, meanwhile: { world.lock("bob") }) { index, gate in
+            let guess = index == 0 ? rightPassword : "wrong password \(index)"
+            _ = try world.twin().login(name: "bob", credentials: Credentials(password: world.password(guess, after: gate)))
         }
-        #expect(gate.waitForAll())
-        world.lock("bob")
-        gate.open()
-        #expect(group.wait(timeout: .now() + 60) == .success)
         #expect(outcomes.count("locked_out") == racers, "\(outcomes.all)")
         // Nothing counted: the lock is the one the five failures made.
         #expect(try world.failures("bob") == LockoutPolicy.threshold)
@@ -108,23 +116,12 @@ struct LockoutRaceTests {
     @Test func atMostFiveWrongVerdictsPerLock() throws {
         let world = try World()
         _ = try world.accounts.register(name: "bob", password: try Password(raw: Array(rightPassword.utf8)), enrolment: nil)
-        let racers = 16
-        let gate = Gate(parties: racers)
-        let outcomes = Outcomes()
-        let group = DispatchGroup()
-        for index in 0..<racers {
-            DispatchQueue.global().async(group: group) {
-                outcomes.append(outcome {
-                    _ = try world.twin().login(
-                        name: "bob", credentials: Credentials(password: world.password("wrong password \(index)", after: gate)))
-                })
-            }
+        let outcomes = world.race(16) { index, gate in
+            _ = try world.twin().login(
+                name: "bob", credentials: Credentials(password: world.password("wrong password \(index)", after: gate)))
         }
-        #expect(gate.waitForAll())
-        gate.open()
-        #expect(group.wait(timeout: .now() + 60) == .success)
         #expect(outcomes.count("authentication_failed") == LockoutPolicy.threshold, "\(outcomes.all)")
-        #expect(outcomes.count("locked_out") == racers - LockoutPolicy.threshold, "\(outcomes.all)")
+        #expect(outcomes.count("locked_out") == 16 - LockoutPolicy.threshold, "\(outcomes.all)")
     }
 
     /// Right after a lock expires, a burst gets one verdict: the sixth failure locks again.
@@ -133,51 +130,26 @@ struct LockoutRaceTests {
         _ = try world.accounts.register(name: "bob", password: try Password(raw: Array(rightPassword.utf8)), enrolment: nil)
         world.lock("bob")
         world.clock.advance(LockoutPolicy.firstLock + 1)
-        let racers = 12
-        let gate = Gate(parties: racers)
-        let outcomes = Outcomes()
-        let group = DispatchGroup()
-        for index in 0..<racers {
-            DispatchQueue.global().async(group: group) {
-                outcomes.append(outcome {
-                    _ = try world.twin().login(
-                        name: "bob", credentials: Credentials(password: world.password("wrong password \(index)", after: gate)))
-                })
-            }
+        let outcomes = world.race(12) { index, gate in
+            _ = try world.twin().login(
+                name: "bob", credentials: Credentials(password: world.password("wrong password \(index)", after: gate)))
         }
-        #expect(gate.waitForAll())
-        gate.open()
-        #expect(group.wait(timeout: .now() + 60) == .success)
         #expect(outcomes.count("authentication_failed") == 1, "\(outcomes.all)")
-        #expect(outcomes.count("locked_out") == racers - 1, "\(outcomes.all)")
+        #expect(outcomes.count("locked_out") == 11, "\(outcomes.all)")
     }
 
     /// TOTP guesses after the right password: held where the code is asked for.
     @Test func codeGuessesRacingALock() throws {
         let world = try World()
         let totp = try world.userWithTwoFactor("bob")
-        let racers = 12
-        let gate = Gate(parties: racers)
-        let outcomes = Outcomes()
-        let group = DispatchGroup()
         let right = totp.code(at: world.clock.now())
-        for index in 0..<racers {
-            DispatchQueue.global().async(group: group) {
-                let guess = index == 0 ? right : String(format: "%06d", (Int(right) ?? 0) + index + 1).suffix(6).description
-                outcomes.append(outcome {
-                    _ = try world.twin().login(
-                        name: "bob",
-                        credentials: Credentials(
-                            password: world.password(rightPassword),
-                            code: { gate.arrive(); return guess }))
-                })
-            }
+        let outcomes = world.race(12, meanwhile: { world.lock("bob") }) { index, gate in
+            let guess = index == 0 ? right : String(String(format: "%06d", (Int(right) ?? 0) + index + 1).suffix(6))
+            _ = try world.twin().login(
+                name: "bob",
+                credentials: Credentials(password: world.password(rightPassword), code: { gate.arrive(); return guess }))
         }
-        #expect(gate.waitForAll())
-        world.lock("bob")
-        gate.open()
-        #expect(group.wait(timeout: .now() + 60) == .success)
-        #expect(outcomes.count("locked_out") == racers, "\(outcomes.all)")
+        #expect(outcomes.count("locked_out") == 12, "\(outcomes.all)")
     }
 
     /// Simultaneous verify guesses (verify asks no password): at most five are checked.
@@ -185,47 +157,24 @@ struct LockoutRaceTests {
         let world = try World()
         let totp = try world.userWithTwoFactor("bob")
         let right = Int(totp.code(at: world.clock.now())) ?? 0
-        let racers = 20
-        let start = Gate(parties: racers)
-        let outcomes = Outcomes()
-        let group = DispatchGroup()
-        for index in 0..<racers {
-            DispatchQueue.global().async(group: group) {
-                let accounts = world.twin()
-                start.arrive()
-                let guess = String(String(format: "%06d", right + index + 1).suffix(6))
-                outcomes.append(outcome { _ = try accounts.verify(name: "bob", code: guess) })
-            }
+        let outcomes = world.race(20) { index, gate in
+            let accounts = world.twin()
+            gate.arrive()
+            _ = try accounts.verify(name: "bob", code: String(String(format: "%06d", right + index + 1).suffix(6)))
         }
-        #expect(start.waitForAll())
-        start.open()
-        #expect(group.wait(timeout: .now() + 60) == .success)
         #expect(outcomes.count("authentication_failed") <= LockoutPolicy.threshold, "\(outcomes.all)")
-        #expect(outcomes.count("authentication_failed") + outcomes.count("locked_out") == racers, "\(outcomes.all)")
+        #expect(outcomes.count("authentication_failed") + outcomes.count("locked_out") == 20, "\(outcomes.all)")
     }
 
     /// passwd held at the old password while the account locks: the password stays.
     @Test func passwdRacingALock() throws {
         let world = try World()
         _ = try world.accounts.register(name: "bob", password: try Password(raw: Array(rightPassword.utf8)), enrolment: nil)
-        let racers = 6
-        let gate = Gate(parties: racers)
-        let outcomes = Outcomes()
-        let group = DispatchGroup()
-        for _ in 0..<racers {
-            DispatchQueue.global().async(group: group) {
-                outcomes.append(outcome {
-                    try world.twin().changePassword(
-                        name: "bob", old: world.password(rightPassword, after: gate),
-                        new: world.password("the attacker's new password"))
-                })
-            }
+        let outcomes = world.race(6, meanwhile: { world.lock("bob") }) { _, gate in
+            try world.twin().changePassword(
+                name: "bob", old: world.password(rightPassword, after: gate), new: world.password("the attacker's new password"))
         }
-        #expect(gate.waitForAll())
-        world.lock("bob")
-        gate.open()
-        #expect(group.wait(timeout: .now() + 60) == .success)
-        #expect(outcomes.count("locked_out") == racers, "\(outcomes.all)")
+        #expect(outcomes.count("locked_out") == 6, "\(outcomes.all)")
         try world.accounts.unlock(name: "bob")
         #expect(try world.accounts.login(name: "bob", credentials: world.credentials()).user == "bob")
     }
