@@ -294,76 +294,75 @@ public final class PostgreSQLAccountStore: AccountStore {
     private static let totpColumns =
         "twofa.totp (user_id, status, sealed_secret, algorithm, digits, period, issuer, last_step, created_at)"
 
-    /// `($1, $2, …), ($n+1, …)` for `rows` rows of `columns` parameters, with casts so that NULLs
-    /// and texts of a multi-row VALUES list get their column's type.
-    private static func placeholders(rows: Int, types: [String]) -> String {
-        var text = ""
-        var number = 1
-        for row in 0..<rows {
-            if row > 0 { text += ", " }
-            text += "("
-            for (column, type) in types.enumerated() {
-                if column > 0 { text += ", " }
-                text += "$\(number)::\(type)"
-                number += 1
+    /// Rows as one parameter per column, each a PostgreSQL array literal, for
+    /// `INSERT … SELECT * FROM unnest($1::text[], …)`: a statement of a few parameters parses
+    /// and plans in a moment however many rows it carries (a VALUES list of thousands of
+    /// parameters does not), so a batch costs the server little more than the rows themselves.
+    private static func unnest(_ rows: [[PGValue]], types: [String]) -> (select: String, parameters: [PGValue]) {
+        var columns = [String](repeating: "{", count: types.count)
+        for index in columns.indices { columns[index].reserveCapacity(rows.count * 48) }
+        for (index, row) in rows.enumerated() {
+            for (column, value) in row.enumerated() {
+                if index > 0 { columns[column] += "," }
+                columns[column] += arrayElement(value)
             }
-            text += ")"
         }
-        return text
+        let casts = types.enumerated().map { "$\($0.offset + 1)::\($0.element)[]" }.joined(separator: ", ")
+        return ("SELECT * FROM unnest(\(casts))", columns.map { .text($0 + "}") })
     }
 
-    /// Many accounts in a few statements: a batch of users in one multi-row INSERT … RETURNING,
-    /// then their enrolments and backup codes likewise (a round trip per statement, not per row).
+    /// One element of an array literal: quoted, with `"` and `\` escaped; NULL unquoted.
+    private static func arrayElement(_ value: PGValue) -> String {
+        // bytea's hex form, its backslash escaped for the array literal.
+        if case .bytes(let bytes) = value { return "\"\\\\x" + hex(bytes) + "\"" }
+        guard let text = value.text else { return "NULL" }
+        let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
+        guard text.utf8.contains(where: { $0 == quote || $0 == backslash }) else { return "\"" + text + "\"" }
+        var out: [UInt8] = [quote]
+        for byte in text.utf8 {
+            if byte == quote || byte == backslash { out.append(backslash) }
+            out.append(byte)
+        }
+        out.append(quote)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static let totpTypes = ["bigint", "text", "bytea", "text", "integer", "bigint", "text", "bigint", "bigint"]
+
+    /// Many accounts in a few statements: a batch of users in one INSERT … RETURNING over
+    /// unnest(), then their enrolments and backup codes likewise (a round trip per statement,
+    /// not per row).
     public func insertAccounts(_ accounts: [AccountRecord]) throws(TwofaError) {
-        let batch = 1000
+        let batch = 5000
         var start = 0
         while start < accounts.count {
             let slice = accounts[start..<min(start + batch, accounts.count)]
             start += slice.count
-            var values: [PGValue] = []
-            values.reserveCapacity(slice.count * 3)
-            for account in slice {
-                values += [.text(account.name), .text(account.passwordHash), .integer(account.createdAt)]
-            }
+            let users = Self.unnest(
+                slice.map { [.text($0.name), .text($0.passwordHash), .integer($0.createdAt)] },
+                types: ["text", "text", "bigint"])
             let inserted = try connection.run(
-                "INSERT INTO twofa.users (name, password_hash, created_at) VALUES "
-                    + Self.placeholders(rows: slice.count, types: ["text", "text", "bigint"])
-                    + " ON CONFLICT DO NOTHING RETURNING id, name", values)
+                "INSERT INTO twofa.users (name, password_hash, created_at) " + users.select
+                    + " ON CONFLICT DO NOTHING RETURNING id, name", users.parameters)
             var ids: [String: Int64] = [:]
             for index in inserted.rows.indices { ids[inserted.text(index, 1)] = inserted.int64(index, 0) }
             if let taken = slice.first(where: { ids[$0.name] == nil }) { throw .userExists(user: taken.name) }
-            var totpRows: [PGValue] = []
-            var totpCount = 0
-            var codeRows: [PGValue] = []
-            var codeCount = 0
+            var totpRows: [[PGValue]] = []
+            var codeRows: [[PGValue]] = []
             for account in slice {
                 guard let id = ids[account.name] else { continue }
-                if let totp = account.totp {
-                    totpRows += totpValues(id, totp)
-                    totpCount += 1
-                }
-                for digest in account.backupCodeDigests {
-                    codeRows += [.integer(id), .bytes(digest)]
-                    codeCount += 1
-                }
+                if let totp = account.totp { totpRows.append(totpValues(id, totp)) }
+                for digest in account.backupCodeDigests { codeRows.append([.integer(id), .bytes(digest)]) }
             }
-            if totpCount > 0 {
-                try connection.run(
-                    "INSERT INTO \(Self.totpColumns) VALUES "
-                        + Self.placeholders(
-                            rows: totpCount,
-                            types: ["bigint", "text", "bytea", "text", "integer", "bigint", "text", "bigint", "bigint"]),
-                    totpRows)
+            if !totpRows.isEmpty {
+                let totp = Self.unnest(totpRows, types: Self.totpTypes)
+                try connection.run("INSERT INTO \(Self.totpColumns) " + totp.select, totp.parameters)
             }
-            // Backup codes in chunks that keep under libpq's 65,535 parameters.
-            var codeStart = 0
-            while codeStart < codeCount {
-                let count = min(20_000, codeCount - codeStart)
+            if !codeRows.isEmpty {
+                let codes = Self.unnest(codeRows, types: ["bigint", "bytea"])
                 try connection.run(
-                    "INSERT INTO twofa.backup_codes (user_id, code_hash) VALUES "
-                        + Self.placeholders(rows: count, types: ["bigint", "bytea"]) + " ON CONFLICT DO NOTHING",
-                    Array(codeRows[(codeStart * 2)..<((codeStart + count) * 2)]))
-                codeStart += count
+                    "INSERT INTO twofa.backup_codes (user_id, code_hash) " + codes.select + " ON CONFLICT DO NOTHING",
+                    codes.parameters)
             }
         }
     }
@@ -427,10 +426,10 @@ public final class PostgreSQLAccountStore: AccountStore {
     public func replaceBackupCodes(userID: Int64, digests: [[UInt8]]) throws(TwofaError) {
         try connection.run("DELETE FROM twofa.backup_codes WHERE user_id = $1", [.integer(userID)])
         guard !digests.isEmpty else { return }
+        let codes = Self.unnest(digests.map { [.integer(userID), .bytes($0)] }, types: ["bigint", "bytea"])
         try connection.run(
-            "INSERT INTO twofa.backup_codes (user_id, code_hash) VALUES "
-                + Self.placeholders(rows: digests.count, types: ["bigint", "bytea"]) + " ON CONFLICT DO NOTHING",
-            digests.flatMap { [PGValue.integer(userID), .bytes($0)] })
+            "INSERT INTO twofa.backup_codes (user_id, code_hash) " + codes.select + " ON CONFLICT DO NOTHING",
+            codes.parameters)
     }
 
     public func useBackupCode(userID: Int64, digest: [UInt8], at time: Int64) throws(TwofaError) -> Bool {
@@ -445,24 +444,16 @@ public final class PostgreSQLAccountStore: AccountStore {
     }
 
     public func appendAudit(_ events: [AuditEvent]) throws(TwofaError) {
-        var start = 0
-        while start < events.count {
-            let slice = events[start..<min(start + 2000, events.count)]
-            start += slice.count
-            var values: [PGValue] = []
-            values.reserveCapacity(slice.count * 5)
-            for event in slice {
-                var detail = event.detail
-                if let auditContext { detail = detail.map { $0 + "; " + auditContext } ?? auditContext }
-                values += [
-                    .integer(event.at), .text(event.event), event.user.map { .text($0) } ?? .null,
-                    .text(event.ok ? "true" : "false"), detail.map { .text($0) } ?? .null,
-                ]
-            }
-            try connection.run(
-                "INSERT INTO twofa.audit (at, event, \"user\", ok, detail) VALUES "
-                    + Self.placeholders(rows: slice.count, types: ["bigint", "text", "text", "boolean", "text"]),
-                values)
+        guard !events.isEmpty else { return }
+        let rows = events.map { event -> [PGValue] in
+            var detail = event.detail
+            if let auditContext { detail = detail.map { $0 + "; " + auditContext } ?? auditContext }
+            return [
+                .integer(event.at), .text(event.event), event.user.map { .text($0) } ?? .null,
+                .text(event.ok ? "true" : "false"), detail.map { .text($0) } ?? .null,
+            ]
         }
+        let audit = Self.unnest(rows, types: ["bigint", "text", "text", "boolean", "text"])
+        try connection.run("INSERT INTO twofa.audit (at, event, \"user\", ok, detail) " + audit.select, audit.parameters)
     }
 }
