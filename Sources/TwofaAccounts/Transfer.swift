@@ -146,7 +146,7 @@ extension Accounts {
                     name: account.user, passwordHash: account.passwordHash, createdAt: account.createdAt, totp: totp,
                     backupCodeDigests: account.backupCodeDigests))
                 events.append(AuditEvent(at: time, event: .imported, user: account.user, ok: true, detail: "from \(source)"))
-                if batch.count == 2000 { try flush() }
+                if batch.count == 5000 { try flush() }
             }
             try flush()
             return done
