@@ -141,12 +141,7 @@ public final class Accounts {
             _ = PasswordHasher.verify(password, against: environment.hasher.dummySetting())
             try failUnknownName(name, store: store, event: .login)
         }
-        // A locked account is refused before the password is even asked for.
-        try refuseIfLocked(user, store: store, event: .login)
-        var password = try credentials.password()
-        let matched = checkPassword(password, against: user.passwordHash)
-        var code: GivenCode?
-        if matched, user.twoFactor == .on, let given = try credentials.code() { code = try OTPCode.parse(given) }
+        let (password, matched, code) = try ask(credentials, for: user, store: store, event: .login, code: user.twoFactor == .on)
         let secondFactor = try attempt(
             user, store: store, event: .login, password: password, passwordMatched: matched, code: code,
             rule: .ifOn, completeSuccess: true
@@ -155,13 +150,13 @@ public final class Accounts {
             try store.appendAudit(AuditEvent(at: now, event: .login, user: current.name, ok: true, detail: factor?.rawValue))
             return factor
         }
-        try rehashIfNeeded(&password, user: user, store: store)
+        try rehashIfNeeded(password, user: user, store: store)
         return LoginResult(user: user.name, secondFactor: secondFactor)
     }
 
     /// A hash in another format (imported from another system) becomes one of ours once the
     /// password is known to be right.
-    private func rehashIfNeeded(_ password: inout Password, user: UserRecord, store: any AccountStore)
+    private func rehashIfNeeded(_ password: Password, user: UserRecord, store: any AccountStore)
         throws(TwofaError)
     {
         guard environment.hasher.needsRehash(user.passwordHash) else { return }
@@ -183,15 +178,12 @@ public final class Accounts {
     public func enableTwoFactor(name rawName: String, request: EnrolmentRequest, credentials: Credentials)
         throws(TwofaError) -> Enrolment
     {
-        try PasswordHasher.loadLibrary()
         let name = try Username.normalize(rawName)
         try request.validate()
         let (store, user) = try existingUser(name)
         let alreadyOn = TwofaError.wrongState(user: name, reason: "two-factor authentication is on already; disable it first")
         if user.twoFactor == .on { throw alreadyOn }
-        try refuseIfLocked(user, store: store, event: .enrol)
-        let password = try credentials.password()
-        let matched = checkPassword(password, against: user.passwordHash)
+        let (password, matched, _) = try ask(credentials, for: user, store: store, event: .enrol, code: false)
         let box = try secretBox(for: store)
         let enrolment = try newEnrolment(user: name, request: request)
         let sealed = try box.seal(enrolment.secret, user: name)
@@ -219,12 +211,7 @@ public final class Accounts {
             let secret = try secretBox(for: store).open(totp.sealedSecret, user: name)
             return Enrolment(user: name, status: totp.status, secret: secret, issuer: totp.issuer, parameters: totp.parameters)
         }
-        try PasswordHasher.loadLibrary()
-        try refuseIfLocked(user, store: store, event: .qr)
-        let password = try credentials.password()
-        let matched = checkPassword(password, against: user.passwordHash)
-        var code: GivenCode?
-        if matched, let given = try credentials.code() { code = try OTPCode.parse(given) }
+        let (password, matched, code) = try ask(credentials, for: user, store: store, event: .qr, code: true)
         return try attempt(
             user, store: store, event: .qr, password: password, passwordMatched: matched, code: code, rule: .ifOn,
             completeSuccess: true
@@ -251,7 +238,7 @@ public final class Accounts {
             if store != nil { try dummySecondFactorWork(code) }
             try failUnknownName(name, store: store, event: .verify)
         }
-        try refuseIfLocked(user, store: store, event: .verify)
+        try refuse(ifLocked: user.name, until: user.lockedUntil, store: store, event: .verify)
         return try attempt(
             user, store: store, event: user.twoFactor == .pending ? .activate : .verify, password: nil,
             passwordMatched: false, code: code, rule: .always, completeSuccess: false
@@ -275,16 +262,12 @@ public final class Accounts {
     /// Password and a code turn 2FA off and erase the secret; a pending enrolment needs only
     /// the password.
     public func disableTwoFactor(name rawName: String, credentials: Credentials) throws(TwofaError) {
-        try PasswordHasher.loadLibrary()
         let name = try Username.normalize(rawName)
         let (store, user) = try existingUser(name)
         let off = TwofaError.wrongState(user: name, reason: "two-factor authentication is off already")
         guard let totp = user.totp else { throw off }
-        try refuseIfLocked(user, store: store, event: .disable)
-        let password = try credentials.password()
-        let matched = checkPassword(password, against: user.passwordHash)
-        var code: GivenCode?
-        if matched, totp.status == .on, let given = try credentials.code() { code = try OTPCode.parse(given) }
+        let (password, matched, code) = try ask(
+            credentials, for: user, store: store, event: .disable, code: totp.status == .on)
         try attempt(
             user, store: store, event: .disable, password: password, passwordMatched: matched, code: code,
             rule: .ifOn, completeSuccess: true
@@ -316,16 +299,11 @@ public final class Accounts {
 
     /// Password and a current code make a new set of backup codes; the old set stops working.
     public func regenerateBackupCodes(name rawName: String, credentials: Credentials) throws(TwofaError) -> [String] {
-        try PasswordHasher.loadLibrary()
         let name = try Username.normalize(rawName)
         let (store, user) = try existingUser(name)
         let notOn = TwofaError.wrongState(user: name, reason: "two-factor authentication is not on, so there are no backup codes")
         guard let totp = user.totp, totp.status == .on else { throw notOn }
-        try refuseIfLocked(user, store: store, event: .backupCodes)
-        let password = try credentials.password()
-        let matched = checkPassword(password, against: user.passwordHash)
-        var code: GivenCode?
-        if matched, let given = try credentials.code() { code = try OTPCode.parse(given) }
+        let (password, matched, code) = try ask(credentials, for: user, store: store, event: .backupCodes, code: true)
         return try attempt(
             user, store: store, event: .backupCodes, password: password, passwordMatched: matched, code: code,
             rule: .ifOn, completeSuccess: true
@@ -439,13 +417,42 @@ public final class Accounts {
         return result.matched
     }
 
-    /// Audits an attempt refused while `user` is locked (not a failure: it is not counted) and
-    /// throws exit 3, without the credentials being asked for.
-    func refuseIfLocked(_ user: UserRecord, store: any AccountStore, event: AuditEventName) throws(TwofaError) {
+    /// The credentials of an attempt on `user`, asked for in the order a person expects: none
+    /// while the account is locked (refused, audited, exit 3), then the password, checked
+    /// against the hash read now (`attempt` checks again if it changed meanwhile), then, only
+    /// after a right password and where `code` says, the code.
+    func ask(
+        _ credentials: Credentials, for user: UserRecord, store: any AccountStore, event: AuditEventName, code: Bool
+    ) throws(TwofaError) -> (password: Password, matched: Bool, code: GivenCode?) {
+        try PasswordHasher.loadLibrary()
+        try refuse(ifLocked: user.name, until: user.lockedUntil, store: store, event: event)
+        let password = try credentials.password()
+        let matched = checkPassword(password, against: user.passwordHash)
+        var given: GivenCode?
+        if matched, code, let text = try credentials.code() { given = try OTPCode.parse(text) }
+        return (password, matched, given)
+    }
+
+    /// Throws exit 3, audited (not counted: a failure it is not), when `name` (an account or a
+    /// name that is no account) is locked; before any credential is asked for.
+    func refuse(ifLocked name: String, until: Int64?, store: any AccountStore, event: AuditEventName)
+        throws(TwofaError)
+    {
         let time = now
-        guard let until = user.lockedUntil, until > time else { return }
-        try audit(store, .locked, user.name, ok: false, detail: "\(event.rawValue) refused while locked")
-        throw .lockedOut(user: user.name, retryAfter: until - time)
+        guard let until, until > time else { return }
+        throw try store.writeTransaction { () throws(TwofaError) in
+            try lockedRefusal(name, until: until, store: store, event: event, at: time)
+        }
+    }
+
+    /// Audits an attempt refused while `name` is locked (inside the caller's transaction) and
+    /// answers the error it ends in.
+    private func lockedRefusal(_ name: String, until: Int64, store: any AccountStore, event: AuditEventName, at time: Int64)
+        throws(TwofaError) -> TwofaError
+    {
+        try store.appendAudit(AuditEvent(
+            at: time, event: .locked, user: name, ok: false, detail: "\(event.rawValue) refused while locked"))
+        return .lockedOut(user: name, retryAfter: until - time)
     }
 
     /// One attempt on an account, decided in one write transaction on the row as it is then:
@@ -470,9 +477,7 @@ public final class Accounts {
                 return .refused(.authenticationFailed)
             }
             if let until = current.lockedUntil, until > time {
-                try store.appendAudit(AuditEvent(
-                    at: time, event: .locked, user: current.name, ok: false, detail: "\(event.rawValue) refused while locked"))
-                return .refused(.lockedOut(user: current.name, retryAfter: until - time))
+                return .refused(try lockedRefusal(current.name, until: until, store: store, event: event, at: time))
             }
             if let password {
                 var matched = passwordMatched
@@ -557,15 +562,24 @@ public final class Accounts {
         error: TwofaError = .authenticationFailed
     ) throws(TwofaError) -> TwofaError {
         let failures = user.failedAttempts + 1
-        let lockedUntil = LockoutPolicy.lockedUntil(failures: failures, at: time)
+        let lockedUntil = try auditFailure(user.name, failures: failures, store: store, event: event, detail: detail, at: time)
         try store.setFailures(userID: user.id, count: failures, lockedUntil: lockedUntil)
-        try store.appendAudit(AuditEvent(at: time, event: event, user: user.name, ok: false, detail: detail))
+        return error
+    }
+
+    /// Audits the `failures`-th consecutive failure of `name` and, where it reaches the
+    /// threshold, the lockout it brings; answers when the lock ends (nil: no lock).
+    private func auditFailure(
+        _ name: String, failures: Int, store: any AccountStore, event: AuditEventName, detail: String, at time: Int64
+    ) throws(TwofaError) -> Int64? {
+        let lockedUntil = LockoutPolicy.lockedUntil(failures: failures, at: time)
+        try store.appendAudit(AuditEvent(at: time, event: event, user: name, ok: false, detail: detail))
         if let lockedUntil {
             try store.appendAudit(AuditEvent(
-                at: time, event: .lockout, user: user.name, ok: true,
+                at: time, event: .lockout, user: name, ok: true,
                 detail: "\(failures) consecutive failures; locked for \(lockedUntil - time) s"))
         }
-        return error
+        return lockedUntil
     }
 
     // MARK: - Names that are no account
@@ -575,10 +589,7 @@ public final class Accounts {
     /// tell apart (and nothing is created).
     private func refuseIfUnknownNameLocked(_ name: String, store: (any AccountStore)?, event: AuditEventName) throws(TwofaError) {
         guard let store, let attempts = try store.unknownAttempts(name: name) else { return }
-        let time = now
-        guard let until = attempts.lockedUntil, until > time else { return }
-        try audit(store, .locked, name, ok: false, detail: "\(event.rawValue) refused while locked")
-        throw .lockedOut(user: name, retryAfter: until - time)
+        try refuse(ifLocked: name, until: attempts.lockedUntil, store: store, event: event)
     }
 
     /// Records the failure of a name that is no account, in one transaction with its lock
@@ -589,20 +600,12 @@ public final class Accounts {
             let time = now
             let previous = try store.unknownAttempts(name: name)
             if let until = previous?.lockedUntil, until > time {
-                try store.appendAudit(AuditEvent(
-                    at: time, event: .locked, user: name, ok: false, detail: "\(event.rawValue) refused while locked"))
-                return .lockedOut(user: name, retryAfter: until - time)
+                return try lockedRefusal(name, until: until, store: store, event: event, at: time)
             }
             let failures = (previous?.failedAttempts ?? 0) + 1
-            let lockedUntil = LockoutPolicy.lockedUntil(failures: failures, at: time)
+            let lockedUntil = try auditFailure(name, failures: failures, store: store, event: event, detail: "unknown user", at: time)
             try store.setUnknownAttempts(
                 name: name, UnknownAttempts(failedAttempts: failures, lockedUntil: lockedUntil, lastAt: time))
-            try store.appendAudit(AuditEvent(at: time, event: event, user: name, ok: false, detail: "unknown user"))
-            if let lockedUntil {
-                try store.appendAudit(AuditEvent(
-                    at: time, event: .lockout, user: name, ok: true,
-                    detail: "\(failures) consecutive failures; locked for \(lockedUntil - time) s"))
-            }
             return .authenticationFailed
         }
         throw error

@@ -44,10 +44,10 @@ extension Accounts {
     public func changePassword(
         name rawName: String, old: (() throws(TwofaError) -> Password)?, new: () throws(TwofaError) -> Password
     ) throws(TwofaError) {
-        try PasswordHasher.loadLibrary()
         let name = try Username.normalize(rawName)
         let (store, user) = try existingUser(name)
         guard let old else {
+            try PasswordHasher.loadLibrary()
             let hash = try newHash(new, name: name)
             try store.writeTransaction { () throws(TwofaError) in
                 try store.updatePasswordHash(userID: user.id, hash: hash)
@@ -57,9 +57,7 @@ extension Accounts {
             }
             return
         }
-        try refuseIfLocked(user, store: store, event: .passwd)
-        let oldPassword = try old()
-        let matched = checkPassword(oldPassword, against: user.passwordHash)
+        let (oldPassword, matched, _) = try ask(Credentials(password: old), for: user, store: store, event: .passwd, code: false)
         // The new password is asked for (and hashed) only after the old one was right; the
         // verdict and the lock are still decided in the writing transaction below.
         let hash = matched ? try newHash(new, name: name) : nil

@@ -163,14 +163,13 @@ public final class PostgreSQLAccountStore: AccountStore {
         FROM twofa.users u LEFT JOIN twofa.totp t ON t.user_id = u.id
         """
 
-    /// A stored integer that must lie in `range`, else a storage error naming the column.
+    /// A stored integer that must lie in `range` (`StoredRange`).
     private func checked(_ rows: PGRows, _ row: Int, _ column: Int, _ name: String, _ range: ClosedRange<Int64>, user: String)
         throws(TwofaError) -> Int64
     {
         guard let value = rows.optionalText(row, column).flatMap({ Int64($0) }), range.contains(value) else {
-            throw .storage(
-                path: location,
-                reason: "the column \(name) of '\(user)' holds \(rows.optionalText(row, column) ?? "null"), outside \(range.lowerBound) to \(range.upperBound); restore it from a backup or correct it")
+            throw StoredRange.error(
+                path: location, column: name, user: user, value: rows.optionalText(row, column) ?? "null", range: range)
         }
         return value
     }
@@ -183,13 +182,12 @@ public final class PostgreSQLAccountStore: AccountStore {
 
     private func userRecord(_ rows: PGRows, _ row: Int) throws(TwofaError) -> UserRecord {
         let name = rows.text(row, 1)
-        let times = 0...SQLiteAccountStore.latestTime
-        var record = UserRecord(
+                var record = UserRecord(
             id: rows.int64(row, 0), name: name, passwordHash: rows.text(row, 2),
-            createdAt: try checked(rows, row, 3, "users.created_at", times, user: name),
-            lastLoginAt: try optionalChecked(rows, row, 4, "users.last_login_at", times, user: name),
-            failedAttempts: Int(try checked(rows, row, 5, "users.failed_attempts", 0...1_000_000_000, user: name)),
-            lockedUntil: try optionalChecked(rows, row, 6, "users.locked_until", times, user: name), totp: nil)
+            createdAt: try checked(rows, row, 3, "users.created_at", StoredRange.time, user: name),
+            lastLoginAt: try optionalChecked(rows, row, 4, "users.last_login_at", StoredRange.time, user: name),
+            failedAttempts: Int(try checked(rows, row, 5, "users.failed_attempts", StoredRange.failures, user: name)),
+            lockedUntil: try optionalChecked(rows, row, 6, "users.locked_until", StoredRange.time, user: name), totp: nil)
         if let status = rows.optionalText(row, 7) {
             guard let state = TwoFactorState(rawValue: status), state != .off,
                 let algorithm = OTPAlgorithm(rawValue: rows.text(row, 9))
@@ -200,8 +198,8 @@ public final class PostgreSQLAccountStore: AccountStore {
                     algorithm: algorithm, digits: Int(try checked(rows, row, 10, "totp.digits", 6...8, user: name)),
                     period: try checked(rows, row, 11, "totp.period", 1...86_400, user: name)),
                 issuer: rows.optionalText(row, 12),
-                lastStep: try optionalChecked(rows, row, 13, "totp.last_step", times, user: name),
-                createdAt: try checked(rows, row, 14, "totp.created_at", times, user: name))
+                lastStep: try optionalChecked(rows, row, 13, "totp.last_step", StoredRange.time, user: name),
+                createdAt: try checked(rows, row, 14, "totp.created_at", StoredRange.time, user: name))
         }
         return record
     }
@@ -250,7 +248,7 @@ public final class PostgreSQLAccountStore: AccountStore {
         events.reserveCapacity(rows.rows.count)
         for index in rows.rows.indices {
             events.append(AuditEvent(
-                at: try checked(rows, index, 0, "audit.at", 0...SQLiteAccountStore.latestTime, user: rows.optionalText(index, 2) ?? "-"),
+                at: try checked(rows, index, 0, "audit.at", StoredRange.time, user: rows.optionalText(index, 2) ?? "-"),
                 storedName: rows.text(index, 1), user: rows.optionalText(index, 2), ok: rows.text(index, 3) == "t",
                 detail: rows.optionalText(index, 4)))
         }
@@ -265,11 +263,10 @@ public final class PostgreSQLAccountStore: AccountStore {
         let rows = try connection.run(
             "SELECT failed_attempts, locked_until, last_at FROM twofa.unknown_attempts WHERE name = $1", [.text(name)])
         guard !rows.rows.isEmpty else { return nil }
-        let times = 0...SQLiteAccountStore.latestTime
-        return UnknownAttempts(
-            failedAttempts: Int(try checked(rows, 0, 0, "unknown_attempts.failed_attempts", 1...1_000_000_000, user: name)),
-            lockedUntil: try optionalChecked(rows, 0, 1, "unknown_attempts.locked_until", times, user: name),
-            lastAt: try checked(rows, 0, 2, "unknown_attempts.last_at", times, user: name))
+                return UnknownAttempts(
+            failedAttempts: Int(try checked(rows, 0, 0, "unknown_attempts.failed_attempts", 1...StoredRange.failures.upperBound, user: name)),
+            lockedUntil: try optionalChecked(rows, 0, 1, "unknown_attempts.locked_until", StoredRange.time, user: name),
+            lastAt: try checked(rows, 0, 2, "unknown_attempts.last_at", StoredRange.time, user: name))
     }
 
     // MARK: - Writing (inside writeTransaction)

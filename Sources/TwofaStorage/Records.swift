@@ -39,6 +39,20 @@ public struct UserRecord: Equatable, Sendable {
     public var twoFactor: TwoFactorState { totp?.status ?? .off }
 }
 
+/// What a store reads back is checked against the ranges twofa writes: a hand-edited or damaged
+/// value outside them is a storage error naming the column, never a trap further on.
+enum StoredRange {
+    /// UNIX seconds up to 9999-12-31T23:59:59Z.
+    static let time: ClosedRange<Int64> = 0...OTPGenerator.latestTime
+    static let failures: ClosedRange<Int64> = 0...1_000_000_000
+
+    static func error(path: String, column: String, user: String, value: String, range: ClosedRange<Int64>) -> TwofaError {
+        .storage(
+            path: path,
+            reason: "the column \(column) of '\(user)' holds \(value), outside \(range.lowerBound) to \(range.upperBound); restore it from a backup or correct it")
+    }
+}
+
 /// Consecutive failures of a name that is no account.
 public struct UnknownAttempts: Equatable, Sendable {
     public var failedAttempts: Int

@@ -179,20 +179,13 @@ public final class SQLiteAccountStore: AccountStore {
         return users
     }
 
-    /// The latest time twofa stores (9999-12-31T23:59:59Z); a stored time outside 0 through
-    /// this was not written by twofa and is refused rather than trusted.
-    static let latestTime: Int64 = 253_402_300_799
-
-    /// Reads an integer column that must lie in `range`: a hand-edited value outside it is a
-    /// storage error naming the column, never a trap further on.
+    /// Reads an integer column that must lie in `range` (`StoredRange`).
     private func checked(
         _ statement: SQLiteStatement, _ column: Int32, _ name: String, _ range: ClosedRange<Int64>, user: String
     ) throws(TwofaError) -> Int64 {
         let value = statement.int64(column)
         guard range.contains(value) else {
-            throw .storage(
-                path: path,
-                reason: "the column \(name) of '\(user)' holds \(value), outside \(range.lowerBound) to \(range.upperBound); restore it from a backup or correct it")
+            throw StoredRange.error(path: path, column: name, user: user, value: String(value), range: range)
         }
         return value
     }
@@ -205,13 +198,12 @@ public final class SQLiteAccountStore: AccountStore {
 
     private func userRecord(_ statement: SQLiteStatement) throws(TwofaError) -> UserRecord {
         let name = statement.text(1)
-        let times = 0...Self.latestTime
-        var record = UserRecord(
+                var record = UserRecord(
             id: statement.int64(0), name: name, passwordHash: statement.text(2),
-            createdAt: try checked(statement, 3, "users.created_at", times, user: name),
-            lastLoginAt: try optionalChecked(statement, 4, "users.last_login_at", times, user: name),
-            failedAttempts: Int(try checked(statement, 5, "users.failed_attempts", 0...1_000_000_000, user: name)),
-            lockedUntil: try optionalChecked(statement, 6, "users.locked_until", times, user: name), totp: nil)
+            createdAt: try checked(statement, 3, "users.created_at", StoredRange.time, user: name),
+            lastLoginAt: try optionalChecked(statement, 4, "users.last_login_at", StoredRange.time, user: name),
+            failedAttempts: Int(try checked(statement, 5, "users.failed_attempts", StoredRange.failures, user: name)),
+            lockedUntil: try optionalChecked(statement, 6, "users.locked_until", StoredRange.time, user: name), totp: nil)
         if let status = statement.optionalText(7) {
             guard let state = TwoFactorState(rawValue: status), state != .off,
                 let algorithm = OTPAlgorithm(rawValue: statement.text(9))
@@ -222,8 +214,8 @@ public final class SQLiteAccountStore: AccountStore {
                     algorithm: algorithm, digits: Int(try checked(statement, 10, "totp.digits", 6...8, user: name)),
                     period: try checked(statement, 11, "totp.period", 1...86_400, user: name)),
                 issuer: statement.optionalText(12),
-                lastStep: try optionalChecked(statement, 13, "totp.last_step", 0...Self.latestTime, user: name),
-                createdAt: try checked(statement, 14, "totp.created_at", times, user: name))
+                lastStep: try optionalChecked(statement, 13, "totp.last_step", StoredRange.time, user: name),
+                createdAt: try checked(statement, 14, "totp.created_at", StoredRange.time, user: name))
         }
         return record
     }
@@ -326,11 +318,10 @@ public final class SQLiteAccountStore: AccountStore {
             "SELECT failed_attempts, locked_until, last_at FROM unknown_attempts WHERE name = ?")
         try statement.bind(.text(name))
         guard try statement.step() else { return nil }
-        let times = 0...Self.latestTime
-        return UnknownAttempts(
-            failedAttempts: Int(try checked(statement, 0, "unknown_attempts.failed_attempts", 1...1_000_000_000, user: name)),
-            lockedUntil: try optionalChecked(statement, 1, "unknown_attempts.locked_until", times, user: name),
-            lastAt: try checked(statement, 2, "unknown_attempts.last_at", times, user: name))
+                return UnknownAttempts(
+            failedAttempts: Int(try checked(statement, 0, "unknown_attempts.failed_attempts", 1...StoredRange.failures.upperBound, user: name)),
+            lockedUntil: try optionalChecked(statement, 1, "unknown_attempts.locked_until", StoredRange.time, user: name),
+            lastAt: try checked(statement, 2, "unknown_attempts.last_at", StoredRange.time, user: name))
     }
 
     public func setUnknownAttempts(name: String, _ attempts: UnknownAttempts) throws(TwofaError) {
@@ -383,7 +374,7 @@ public final class SQLiteAccountStore: AccountStore {
         var events: [AuditEvent] = []
         while try statement.step() {
             events.append(AuditEvent(
-                at: try checked(statement, 0, "audit.at", 0...Self.latestTime, user: statement.optionalText(2) ?? "-"),
+                at: try checked(statement, 0, "audit.at", StoredRange.time, user: statement.optionalText(2) ?? "-"),
                 storedName: statement.text(1), user: statement.optionalText(2),
                 ok: statement.int64(3) == 1, detail: statement.optionalText(4)))
         }

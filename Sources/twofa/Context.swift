@@ -53,8 +53,7 @@ final class CommandContext: @unchecked Sendable {
         self.clock = clock
     }
 
-    /// The process's own: the real standard streams, environment and clock. `main` runs with it;
-    /// code not yet given a context (Transfer.swift, through `Output` and `Terminal`) reaches it.
+    /// The process's own: the real standard streams, environment and clock. `main` runs with it.
     static let process = CommandContext(console: SystemConsole())
 
     // MARK: Output

@@ -57,10 +57,6 @@ extension GlobalSettings {
         return Accounts(environment: environment)
     }
 
-    /// `accounts(_:)` with the process's context, for code that has none of its own yet
-    /// (Transfer.swift).
-    func accounts() throws(TwofaError) -> Accounts { try accounts(.process) }
-
     /// Whether a prompt may be shown: a terminal on stdin, and not --json.
     func interactive(_ context: CommandContext) -> Bool { !json && context.stdinIsTTY }
 

@@ -1,25 +1,12 @@
 import TwofaDomain
 
-/// Output for code that has no context of its own yet (Transfer.swift): the process's context
-/// (`CommandContext.process`), which is `main`'s. New code writes through the context it is
-/// given (Context.swift), so that it runs in-process under test.
+/// The pieces of a result's text (`CommandContext.result(_:pieces:)`).
 enum Output {
     /// A piece of a result's text: outside text to escape, or a drawing of ours to print as it is.
     enum Piece: Equatable {
         case text(String)
         case drawing(String)
     }
-
-    /// Prints a result: `object` with --json, else `text` (nothing when it is empty).
-    static func result(_ object: JSON, text: @autoclosure () -> String) {
-        CommandContext.process.result(object, text: text())
-    }
-
-    /// Already-serialized JSON (export's lines), as it is, without a newline added.
-    static func rawJSON(_ text: String) { CommandContext.process.rawJSON(text) }
-
-    /// stderr, after what stdout has pending.
-    static func writeStandardError(_ text: String) { CommandContext.process.writeStandardError(text) }
 }
 
 /// `text` with each line escaped by `terminalSafe`, its `\n` line breaks kept: for our own

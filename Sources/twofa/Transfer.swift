@@ -4,7 +4,7 @@ import TwofaDomain
 
 import Glibc
 
-struct Export: ParsableCommand {
+struct Export: ContextualCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write every account as JSON Lines, secrets decrypted: protect the file as the key file.",
         discussion: """
@@ -16,9 +16,9 @@ struct Export: ParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Option(help: ArgumentHelp("The file to write (default: standard output).", valueName: "file")) var output: String?
 
-    func run() throws {
+    func run(in context: CommandContext) throws {
         if output == nil {
-            if Terminal.stdoutIsTTY {
+            if context.stdoutIsTTY {
                 throw TwofaError.usage("export writes secrets: redirect standard output or use --output FILE")
             }
             // `export > file` with the umask's 0644: refused before anything is decrypted.
@@ -26,23 +26,23 @@ struct Export: ParsableCommand {
                 throw TwofaError.file(path: "standard output", reason: problem)
             }
         }
-        let accounts = try global.accounts().exportAccounts()
+        let accounts = try global.accounts(context).exportAccounts()
         var text = ""
         for account in accounts { text += account.jsonLine + "\n" }
         if let output {
             var bytes = Array(text.utf8)
             defer { wipe(&bytes) }
             try SecureFiles.writePrivate(output, content: bytes)
-            Output.result(
+            context.result(
                 .object([("exported", .int(accounts.count)), ("output", .string(output))]),
                 text: "Exported \(counted(accounts.count, "account")) to \(output).")
         } else {
-            Output.rawJSON(text)
+            context.rawJSON(text)
         }
     }
 }
 
-struct Import: ParsableCommand {
+struct Import: ContextualCommand {
     static let configuration = CommandConfiguration(
         abstract: "Create accounts from export's JSON Lines or a CSV file, all or nothing; or take a google-authenticator file for one user.",
         discussion: """
@@ -73,16 +73,16 @@ struct Import: ParsableCommand {
         }
     }
 
-    func run() throws {
-        let accounts = try global.accounts()
+    func run(in context: CommandContext) throws {
+        let accounts = try global.accounts(context)
         if let path = googleAuthenticator, let user {
-            let issuer = issuer ?? Terminal.environment("TWOFA_ISSUER") ?? hostName()
+            let issuer = issuer ?? context.environment("TWOFA_ISSUER") ?? hostName()
             try refuseUnsafeText(issuer, what: "the issuer")
             let parsed = try GoogleAuthenticatorFile(
                 parsing: try SecureFiles.readAll(path, maximumBytes: ImportReader.maximumGoogleAuthenticatorFileBytes))
             try accounts.importGoogleAuthenticator(parsed, name: user, issuer: issuer)
             let name = try Username.normalize(user)
-            Output.result(
+            context.result(
                 .object([("user", .string(name)), ("two_factor", .bool(true))]),
                 text: "Two-factor authentication is on for \(name), with the google-authenticator secret and \(parsed.scratchCodes.count) scratch codes as backup codes.")
             return
@@ -92,14 +92,14 @@ struct Import: ParsableCommand {
         defer { if input.descriptor != STDIN_FILENO { close(input.descriptor) } }
         let reader = ImportReader(
             descriptor: input.descriptor, format: format ?? (path == "-" ? .jsonl : ImportFormat.guess(path: path)),
-            now: SystemClock().now())
+            now: context.clock.now())
         // The bar follows the bytes read, where the size is known (a file, not a pipe).
-        let bar = ProgressBar(enabled: !global.json && Terminal.stderrIsTTY && input.size != nil)
+        let bar = ProgressBar(context: context, enabled: !context.json && context.stderrIsTTY && input.size != nil)
         let count = try accounts.importAccounts(
             dryRun: dryRun, source: path == "-" ? "stdin" : path, next: { () throws(TwofaError) in try reader.next() },
             progress: { _ in bar.update(reader.bytesRead, of: input.size ?? 0) })
         bar.finish()
-        Output.result(
+        context.result(
             .object([("imported", .int(dryRun ? 0 : count))] + (dryRun ? [("checked", .int(count))] : [])),
             text: dryRun
                 ? "Checked \(counted(count, "account")); nothing was written (--dry-run)."
@@ -111,17 +111,18 @@ extension ImportFormat: ExpressibleByArgument {}
 
 /// `[#####     ]  41%` on stderr, redrawn in place; only on a terminal.
 struct ProgressBar {
+    let context: CommandContext
     let enabled: Bool
 
     func update(_ done: Int, of total: Int) {
         guard enabled, total > 0 else { return }
         let width = 30
         let filled = min(done, total) * width / total
-        Output.writeStandardError(
+        context.writeStandardError(
             "\r[" + String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled) + "]  \(min(done, total) * 100 / total)%")
     }
 
     func finish() {
-        if enabled { Output.writeStandardError("\n") }
+        if enabled { context.writeStandardError("\n") }
     }
 }
