@@ -93,7 +93,9 @@ enum FastPath {
         }
 
         var global: Global {
-            Global(db: option("--db"), json: flags.contains("--json"), passwordStdin: flags.contains("--password-stdin"))
+            Global(
+                db: option("--db"), json: flags.contains("--json"), passwordStdin: flags.contains("--password-stdin"),
+                keyFile: option("--key-file"))
         }
     }
 

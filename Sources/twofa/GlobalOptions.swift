@@ -5,6 +5,7 @@ import TwofaDomain
 /// The options every subcommand takes, and what follows from them.
 protocol GlobalSettings {
     var db: String? { get }
+    var keyFile: String? { get }
     var json: Bool { get }
     var passwordStdin: Bool { get }
 }
@@ -14,6 +15,7 @@ struct Global: GlobalSettings, Equatable {
     var db: String?
     var json = false
     var passwordStdin = false
+    var keyFile: String?
 }
 
 /// The options every subcommand takes, as swift-argument-parser reads them.
@@ -23,13 +25,18 @@ struct GlobalOptions: ParsableArguments, GlobalSettings {
         valueName: "path"))
     var db: String?
 
+    @Option(name: .long, help: ArgumentHelp(
+        "The key file that encrypts TOTP secrets (default: $TWOFA_KEY_FILE, else the database path plus .key; required with PostgreSQL).",
+        valueName: "path"))
+    var keyFile: String?
+
     @Flag(name: .long, help: "Print one JSON object for the result; never prompt.")
     var json = false
 
     @Flag(name: .long, help: "Read the password from the first line of standard input.")
     var passwordStdin = false
 
-    var plain: Global { Global(db: db, json: json, passwordStdin: passwordStdin) }
+    var plain: Global { Global(db: db, json: json, passwordStdin: passwordStdin, keyFile: keyFile) }
 }
 
 extension GlobalSettings {
@@ -43,15 +50,14 @@ extension GlobalSettings {
     }
 
     /// The use cases, on the database and key file the options and environment name, on the
-    /// context's clock; what they have to say besides a result (an upgrade copied aside, an
-    /// audit event a read-only database could not take) goes to stderr as a note.
-    /// The use cases on this command's database, with `auditDetail` (`--audit-detail`) added to
-    /// every audit event they write.
+    /// context's clock, with `auditDetail` (`--audit-detail`) added to every audit event they
+    /// write; what they have to say besides a result (an upgrade copied aside, an audit event a
+    /// read-only database could not take) goes to stderr as a note.
     func accounts(_ context: CommandContext, auditDetail: String? = nil) throws(TwofaError) -> Accounts {
         let path = try databasePath(context)
         guard !path.isEmpty else { throw .usage("--db needs a path") }
         var environment = AccountsEnvironment(
-            databasePath: path, keyFilePath: context.environment("TWOFA_KEY_FILE"), clock: context.clock,
+            databasePath: path, keyFilePath: keyFile ?? context.environment("TWOFA_KEY_FILE"), clock: context.clock,
             notice: { context.note($0) })
         environment.auditContext = auditDetail
         return Accounts(environment: environment)

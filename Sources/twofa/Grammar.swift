@@ -23,7 +23,7 @@ struct CommandGrammar {
 /// Hashable), each a scan of the whole binary's conformance records, on the fast path too.
 enum Grammar {
     static let globalFlags = ["--json", "--password-stdin"]
-    static let globalOptions = ["--db"]
+    static let globalOptions = ["--db", "--key-file"]
 
     /// Every subcommand, in the order of `Twofa.configuration.subcommands`.
     static let commandNames = [
@@ -81,7 +81,7 @@ enum Grammar {
         var index = 0
         while index < arguments.count {
             let argument = arguments[index]
-            if globalFlags.contains(argument) || argument.hasPrefix("--db=") {
+            if globalFlags.contains(argument) || isGlobalOptionWithValue(argument) {
                 leading.append(argument)
             } else if globalOptions.contains(argument), index + 1 < arguments.count {
                 leading += [argument, arguments[index + 1]]
@@ -95,12 +95,17 @@ enum Grammar {
         return [arguments[index]] + leading + arguments[(index + 1)...]
     }
 
+    /// `--db=PATH` and the like: a global option and its value in one word.
+    private static func isGlobalOptionWithValue(_ word: String) -> Bool {
+        globalOptions.contains { word.hasPrefix($0 + "=") }
+    }
+
     /// Where the words after the global options start (the subcommand, or a root option).
     private static func firstCommandWord(_ arguments: [String]) -> Int {
         var index = 0
         while index < arguments.count {
             let word = arguments[index]
-            if globalFlags.contains(word) || word.hasPrefix("--db=") {
+            if globalFlags.contains(word) || isGlobalOptionWithValue(word) {
                 index += 1
             } else if globalOptions.contains(word) {
                 index += 2

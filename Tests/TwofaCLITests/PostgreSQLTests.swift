@@ -72,6 +72,14 @@ struct PostgreSQLTests {
             stdin: Data((defaultPassword + "\n").utf8), environment: environment)
         #expect(result.status == 74, "\(result.stderr)")
         #expect(result.stderr.contains("TWOFA_KEY_FILE"), "\(result.stderr)")
+        // --key-file names it as TWOFA_KEY_FILE does, before or after the subcommand.
+        let named = try runProcess(
+            Sandbox.binary.path,
+            ["--key-file", database.keyFile, "register", "alice", "--enable-2fa", "--password-stdin", "--json"],
+            stdin: Data((defaultPassword + "\n").utf8), environment: environment)
+        #expect(named.status == 0, "\(named.stderr)")
+        let code = try runProcess(Sandbox.binary.path, ["code", "alice", "--key-file=\(database.keyFile)"], environment: environment)
+        #expect(code.status == 0, "\(code.stderr)")
     }
 
     /// An unreachable server is 74 within the 10 s connect timeout, naming the host; the URI's
