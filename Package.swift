@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 //
 // twofa: user accounts with passwords and TOTP two-factor authentication, in a SQLite file or a
 // PostgreSQL database shared by many hosts.
@@ -6,7 +6,9 @@
 // The layers, each one module, imports pointing down only, each declared here (CI builds with
 // --explicit-target-dependency-import-check=error):
 //
-//   twofa (executable)   argument parsing, the terminal, exit codes
+//   twofa (executable)   argument parsing, the terminal, exit codes; `twofa serve` runs twofa-serve
+//   twofa-serve (executable) → TwofaServer   HTTP (Hummingbird 2), JWTs (jwt-kit), TLS, CORS,
+//     │                        access log; a second executable so `twofa` links no NIO at all
 //     └─ TwofaAccounts   use cases: register, login, enrol, verify, disable
 //          └─ TwofaStorage   AccountStore: SQLite (sqlite3) and PostgreSQL (libpq, opened on
 //               │                first use); schema, migrations, typed records
@@ -26,11 +28,20 @@ let package = Package(
     name: "twofa",
     products: [
         .executable(name: "twofa", targets: ["twofa"]),
+        .executable(name: "twofa-serve", targets: ["twofa-serve"]),
         .library(name: "TwofaAccounts", targets: ["TwofaAccounts"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        // The server's only. Hummingbird without its default traits (swift-configuration and
+        // full Foundation): less to build, nothing twofa uses.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
@@ -93,6 +104,32 @@ let package = Package(
                         "-Xlinker", "--symbol-ordering-file=" + Context.packageDirectory + "/linker/startup-order.txt",
                         "-Xlinker", "--no-warn-symbol-ordering",
                     ], .when(configuration: .release)),
+            ]
+        ),
+
+        .target(
+            name: "TwofaServer",
+            dependencies: [
+                "TwofaAccounts", "TwofaDomain",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            // The API's contract, served at /openapi.json and checked against the routes.
+            resources: [.embedInCode("openapi.json")]
+        ),
+        .executableTarget(
+            name: "twofa-serve",
+            dependencies: [
+                "TwofaServer", "TwofaAccounts", "TwofaDomain",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
 

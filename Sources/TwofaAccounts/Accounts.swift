@@ -136,10 +136,7 @@ public final class Accounts {
         let name = try Username.normalize(rawName)
         let store = try store(create: false)
         guard let store, let user = try store.user(named: name) else {
-            try refuseIfUnknownNameLocked(name, store: store, event: .login)
-            let password = try credentials.password()
-            _ = PasswordHasher.verify(password, against: environment.hasher.dummySetting())
-            try failUnknownName(name, store: store, event: .login)
+            try rejectUnknownName(name, store: store, credentials: credentials, event: .login)
         }
         let (password, matched, code) = try ask(credentials, for: user, store: store, event: .login, code: user.twoFactor == .on)
         let secondFactor = try attempt(
@@ -156,7 +153,7 @@ public final class Accounts {
 
     /// A hash in another format (imported from another system) becomes one of ours once the
     /// password is known to be right.
-    private func rehashIfNeeded(_ password: Password, user: UserRecord, store: any AccountStore)
+    func rehashIfNeeded(_ password: Password, user: UserRecord, store: any AccountStore)
         throws(TwofaError)
     {
         guard environment.hasher.needsRehash(user.passwordHash) else { return }
@@ -178,19 +175,36 @@ public final class Accounts {
     public func enableTwoFactor(name rawName: String, request: EnrolmentRequest, credentials: Credentials)
         throws(TwofaError) -> Enrolment
     {
+        try enableTwoFactor(name: rawName, request: request, credentials: Optional(credentials))
+    }
+
+    /// Without `credentials`, for a signed-in session of the user's (the HTTP API): no
+    /// password is asked, and a locked account is still refused.
+    func enableTwoFactor(name rawName: String, request: EnrolmentRequest, credentials: Credentials?)
+        throws(TwofaError) -> Enrolment
+    {
         let name = try Username.normalize(rawName)
         try request.validate()
         let (store, user) = try existingUser(name)
         let alreadyOn = TwofaError.wrongState(user: name, reason: "two-factor authentication is on already; disable it first")
         if user.twoFactor == .on { throw alreadyOn }
-        let (password, matched, _) = try ask(credentials, for: user, store: store, event: .enrol, code: false)
+        var password: Password?
+        var matched = false
+        if let credentials {
+            let asked = try ask(credentials, for: user, store: store, event: .enrol, code: false)
+            password = asked.password
+            matched = asked.matched
+        } else {
+            try refuse(ifLocked: user.name, until: user.lockedUntil, store: store, event: .enrol)
+        }
         let box = try secretBox(for: store)
         let enrolment = try newEnrolment(user: name, request: request)
         let sealed = try box.seal(enrolment.secret, user: name)
         let time = now
         try attempt(
             user, store: store, event: .enrol, password: password, passwordMatched: matched, code: nil, rule: .none,
-            completeSuccess: true
+            // A session's enrolment proves no password: it leaves the failure count as it is.
+            completeSuccess: credentials != nil
         ) { (current, _, _) throws(TwofaError) in
             guard current.twoFactor != .on else { throw alreadyOn }
             try store.setTOTP(userID: current.id, record(for: enrolment, sealed: sealed, at: time))
@@ -261,7 +275,10 @@ public final class Accounts {
 
     /// Password and a code turn 2FA off and erase the secret; a pending enrolment needs only
     /// the password.
-    public func disableTwoFactor(name rawName: String, credentials: Credentials) throws(TwofaError) {
+    /// Every session of the user ends but `keepingSession` (the HTTP caller's).
+    public func disableTwoFactor(name rawName: String, credentials: Credentials, keepingSession: String? = nil)
+        throws(TwofaError)
+    {
         let name = try Username.normalize(rawName)
         let (store, user) = try existingUser(name)
         let off = TwofaError.wrongState(user: name, reason: "two-factor authentication is off already")
@@ -275,6 +292,7 @@ public final class Accounts {
             guard current.totp != nil else { throw off }
             try store.setTOTP(userID: current.id, nil)
             try store.replaceBackupCodes(userID: current.id, digests: [])
+            try store.deleteSessions(userID: current.id, except: keepingSession)
             try store.appendAudit(AuditEvent(
                 at: now, event: .disable, user: name, ok: true,
                 detail: factor?.rawValue ?? "pending enrolment cancelled"))
@@ -291,6 +309,7 @@ public final class Accounts {
         try store.writeTransaction { () throws(TwofaError) in
             try store.setTOTP(userID: user.id, nil)
             try store.replaceBackupCodes(userID: user.id, digests: [])
+            try store.deleteSessions(userID: user.id, except: nil)
             try store.appendAudit(AuditEvent(at: now, event: .disable, user: name, ok: true, detail: "forced by the operator"))
         }
     }
@@ -466,6 +485,8 @@ public final class Accounts {
     func attempt<T>(
         _ snapshot: UserRecord, store: any AccountStore, event: AuditEventName, password: Password?, passwordMatched: Bool,
         code: GivenCode?, rule: CodeRule, completeSuccess: Bool,
+        precheck: (_ current: UserRecord) throws(TwofaError) -> Void = { _ throws(TwofaError) in },
+        onFailure: (_ current: UserRecord) throws(TwofaError) -> Void = { _ throws(TwofaError) in },
         action: (_ current: UserRecord, _ factor: SecondFactor?, _ secret: [UInt8]?) throws(TwofaError) -> T
     ) throws(TwofaError) -> T {
         // The key file is read before the transaction, where a secret may have to be opened.
@@ -479,14 +500,20 @@ public final class Accounts {
             if let until = current.lockedUntil, until > time {
                 return .refused(try lockedRefusal(current.name, until: until, store: store, event: event, at: time))
             }
+            // What the use case checks before any credential (a login token still alive).
+            try precheck(current)
+            /// A failure counted against the account, and against whatever `onFailure` keeps.
+            func fail(_ detail: String, _ error: TwofaError = .authenticationFailed) throws(TwofaError) -> Decision<T> {
+                let answer = try countFailure(current, store: store, event: event, detail: detail, at: time, error: error)
+                try onFailure(current)
+                return .refused(answer)
+            }
             if let password {
                 var matched = passwordMatched
                 if current.passwordHash != snapshot.passwordHash {
                     matched = checkPassword(password, against: current.passwordHash)
                 }
-                guard matched else {
-                    return .refused(try countFailure(current, store: store, event: event, detail: "wrong password", at: time))
-                }
+                guard matched else { return try fail("wrong password") }
             }
             var factor: SecondFactor?
             var secret: [UInt8]?
@@ -506,15 +533,13 @@ public final class Accounts {
                     case .accepted(let accepted):
                         factor = accepted
                     case .reused:
-                        return .refused(try countFailure(
-                            current, store: store, event: event, detail: "used code", at: time, error: .codeReused))
+                        return try fail("used code", .codeReused)
                     case .wrong:
-                        return .refused(try countFailure(current, store: store, event: event, detail: "wrong code", at: time))
+                        return try fail("wrong code")
                     }
                 } else if rule == .always {
                     // Same answer as a wrong code: verify reveals nothing about 2FA being off.
-                    return .refused(try countFailure(
-                        current, store: store, event: event, detail: "two-factor authentication is off", at: time))
+                    return try fail("two-factor authentication is off")
                 }
             }
             let result = try action(current, factor, secret)
@@ -590,6 +615,17 @@ public final class Accounts {
     private func refuseIfUnknownNameLocked(_ name: String, store: (any AccountStore)?, event: AuditEventName) throws(TwofaError) {
         guard let store, let attempts = try store.unknownAttempts(name: name) else { return }
         try refuse(ifLocked: name, until: attempts.lockedUntil, store: store, event: event)
+    }
+
+    /// A login attempt on a name that is no account: refused while the name is locked, else the
+    /// password is taken and hashed as an account's would be, and the failure recorded.
+    func rejectUnknownName(
+        _ name: String, store: (any AccountStore)?, credentials: Credentials, event: AuditEventName
+    ) throws(TwofaError) -> Never {
+        try refuseIfUnknownNameLocked(name, store: store, event: event)
+        let password = try credentials.password()
+        _ = PasswordHasher.verify(password, against: environment.hasher.dummySetting())
+        try failUnknownName(name, store: store, event: event)
     }
 
     /// Records the failure of a name that is no account, in one transaction with its lock

@@ -40,9 +40,11 @@ extension Accounts {
         return result
     }
 
-    /// The old password (or `force`, audited) and a new one that passes the policy.
+    /// The old password (or `force`, audited) and a new one that passes the policy. Every
+    /// session of the user ends, but `keepingSession` (the HTTP caller's).
     public func changePassword(
-        name rawName: String, old: (() throws(TwofaError) -> Password)?, new: () throws(TwofaError) -> Password
+        name rawName: String, old: (() throws(TwofaError) -> Password)?, new: () throws(TwofaError) -> Password,
+        keepingSession: String? = nil
     ) throws(TwofaError) {
         let name = try Username.normalize(rawName)
         let (store, user) = try existingUser(name)
@@ -52,6 +54,7 @@ extension Accounts {
             try store.writeTransaction { () throws(TwofaError) in
                 try store.updatePasswordHash(userID: user.id, hash: hash)
                 try store.setFailures(userID: user.id, count: 0, lockedUntil: nil)
+                try store.deleteSessions(userID: user.id, except: nil)
                 try store.appendAudit(AuditEvent(
                     at: environment.clock.now(), event: .passwd, user: name, ok: true, detail: "forced by the operator"))
             }
@@ -68,6 +71,7 @@ extension Accounts {
             // Only when the password changed meanwhile to the one given as the old.
             guard let hash else { throw .authenticationFailed }
             try store.updatePasswordHash(userID: current.id, hash: hash)
+            try store.deleteSessions(userID: current.id, except: keepingSession)
             try store.appendAudit(AuditEvent(at: environment.clock.now(), event: .passwd, user: name, ok: true))
         }
     }

@@ -158,3 +158,26 @@ public struct Credentials {
         self.code = code
     }
 }
+
+extension AccountsEnvironment {
+    /// The database every front end uses: `given` (--db), else $TWOFA_DB, else
+    /// $XDG_DATA_HOME/twofa/twofa.db, else ~/.local/share/twofa/twofa.db.
+    public static func databaseLocation(given: String?, environment: (String) -> String?) throws(TwofaError) -> String {
+        if let given {
+            guard !given.isEmpty else { throw .usage("--db needs a path") }
+            return given
+        }
+        if let path = environment("TWOFA_DB") { return path }
+        if let data = environment("XDG_DATA_HOME"), data.hasPrefix("/") { return data + "/twofa/twofa.db" }
+        if let home = environment("HOME") { return home + "/.local/share/twofa/twofa.db" }
+        throw .usage("no database given: use --db PATH or set TWOFA_DB")
+    }
+}
+
+/// This host's name (the default issuer of an enrolment and of access tokens).
+public func hostName() -> String {
+    var buffer = [CChar](repeating: 0, count: 256)
+    guard gethostname(&buffer, buffer.count - 1) == 0 else { return "twofa" }
+    let name = String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    return name.isEmpty ? "twofa" : name
+}

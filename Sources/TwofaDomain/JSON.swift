@@ -3,6 +3,8 @@
 public enum JSON: Sendable {
     case string(String)
     case int(Int64)
+    /// A number written as given (a duration with its decimals); the caller makes it valid.
+    case number(String)
     case bool(Bool)
     case null
     case array([JSON])
@@ -20,6 +22,7 @@ public enum JSON: Sendable {
         switch self {
         case .string(let text): JSON.quote(text, into: &out)
         case .int(let number): out += String(number)
+        case .number(let text): out += text
         case .bool(let flag): out += flag ? "true" : "false"
         case .null: out += "null"
         case .array(let items):

@@ -9,6 +9,8 @@ public enum TwofaError: Error, Equatable, Sendable {
     case authenticationFailed
     // 1 as well: the code was right but is used up (or an older one than the last accepted).
     case codeReused
+    // 1 as well, from the HTTP API only: a missing, expired, revoked, used or malformed token.
+    case invalidToken
     // 2: the password was right, 2FA is on, and no code was given.
     case secondFactorRequired(user: String)
     // 3: locked out; retry after this many seconds.
@@ -20,6 +22,9 @@ public enum TwofaError: Error, Equatable, Sendable {
     case wrongState(user: String, reason: String)
     // 64: usage.
     case usage(String)
+    // 64 as well, from the HTTP API only: a body that is not JSON (or the form), lacks a field
+    // or has a field of the wrong type.
+    case malformedRequest(String)
     // 65: invalid input.
     case invalidUsername(String)
     case weakPassword(String)
@@ -29,6 +34,8 @@ public enum TwofaError: Error, Equatable, Sendable {
     case invalidURI(String)
     case invalidOption(String)
     case invalidInput(String)
+    // 65 as well, from the HTTP API only: a request body over the limit (413).
+    case payloadTooLarge(limit: Int)
     // 70: a bug or an impossible state.
     case internalError(String)
     // 74: storage that cannot be read, written or trusted.
@@ -39,14 +46,14 @@ public enum TwofaError: Error, Equatable, Sendable {
     /// The one table: exit code and JSON error code of each case.
     public var exitCode: Int32 {
         switch self {
-        case .authenticationFailed, .codeReused: 1
+        case .authenticationFailed, .codeReused, .invalidToken: 1
         case .secondFactorRequired: 2
         case .lockedOut: 3
         case .userNotFound: 4
         case .userExists, .wrongState: 5
-        case .usage: 64
+        case .usage, .malformedRequest: 64
         case .invalidUsername, .weakPassword, .invalidPassword, .malformedCode, .invalidSecret,
-            .invalidURI, .invalidOption, .invalidInput:
+            .invalidURI, .invalidOption, .invalidInput, .payloadTooLarge:
             65
         case .internalError: 70
         case .storage, .keyFile, .file: 74
@@ -57,12 +64,14 @@ public enum TwofaError: Error, Equatable, Sendable {
         switch self {
         case .authenticationFailed: "authentication_failed"
         case .codeReused: "code_reused"
+        case .invalidToken: "invalid_token"
         case .secondFactorRequired: "second_factor_required"
         case .lockedOut: "locked_out"
         case .userNotFound: "user_not_found"
         case .userExists: "user_exists"
         case .wrongState: "wrong_state"
         case .usage: "usage"
+        case .malformedRequest: "invalid_request"
         case .invalidUsername: "invalid_username"
         case .weakPassword: "weak_password"
         case .invalidPassword: "invalid_password"
@@ -71,6 +80,7 @@ public enum TwofaError: Error, Equatable, Sendable {
         case .invalidURI: "invalid_uri"
         case .invalidOption: "invalid_option"
         case .invalidInput: "invalid_input"
+        case .payloadTooLarge: "payload_too_large"
         case .internalError: "internal_error"
         case .storage: "storage_error"
         case .keyFile: "key_file_error"
@@ -85,6 +95,8 @@ public enum TwofaError: Error, Equatable, Sendable {
             "authentication failed"
         case .codeReused:
             "authentication failed: that code was used already; wait for the next one (at most 30 s for a default enrolment)"
+        case .invalidToken:
+            "the token is missing, expired, revoked or malformed"
         case .secondFactorRequired(let user):
             "'\(user)' has two-factor authentication on: give a code with --code"
         case .lockedOut(let user, let retryAfter):
@@ -95,10 +107,12 @@ public enum TwofaError: Error, Equatable, Sendable {
             "user '\(user)' exists already"
         case .wrongState(let user, let reason):
             "'\(user)': \(reason)"
-        case .usage(let text), .invalidUsername(let text), .weakPassword(let text),
+        case .usage(let text), .malformedRequest(let text), .invalidUsername(let text), .weakPassword(let text),
             .invalidPassword(let text), .malformedCode(let text), .invalidSecret(let text),
             .invalidURI(let text), .invalidOption(let text), .invalidInput(let text):
             text
+        case .payloadTooLarge(let limit):
+            "the request body is larger than \(limit / 1024) KiB"
         case .internalError(let text):
             "internal error: \(text)"
         case .storage(let path, let reason):
@@ -107,6 +121,22 @@ public enum TwofaError: Error, Equatable, Sendable {
             "key file \(path): \(reason)"
         case .file(let path, let reason):
             "\(path): \(reason)"
+        }
+    }
+
+    /// The HTTP status of the API's answer (http.md, "Errors"): by exit code, with a malformed
+    /// body 400 and a well-formed one that breaks a rule 422.
+    public var httpStatus: Int {
+        if case .payloadTooLarge = self { return 413 }
+        return switch exitCode {
+        case 1, 2: 401
+        case 3: 423
+        case 4: 404
+        case 5: 409
+        case 64: 400
+        case 65: 422
+        case 74: 503
+        default: 500
         }
     }
 

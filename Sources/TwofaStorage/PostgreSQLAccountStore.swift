@@ -69,6 +69,38 @@ public final class PostgreSQLAccountStore: AccountStore {
         );
         CREATE INDEX unknown_attempts_by_time ON twofa.unknown_attempts (last_at);
         """,
+        """
+        CREATE TABLE twofa.sessions (
+            id         TEXT PRIMARY KEY,
+            user_id    BIGINT NOT NULL REFERENCES twofa.users (id) ON DELETE CASCADE,
+            methods    TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            expires_at BIGINT NOT NULL
+        );
+        CREATE INDEX sessions_by_user ON twofa.sessions (user_id);
+        CREATE INDEX sessions_by_expiry ON twofa.sessions (expires_at);
+        CREATE TABLE twofa.refresh_tokens (
+            digest     BYTEA PRIMARY KEY,
+            session_id TEXT NOT NULL REFERENCES twofa.sessions (id) ON DELETE CASCADE,
+            used_at    BIGINT
+        );
+        CREATE INDEX refresh_tokens_by_session ON twofa.refresh_tokens (session_id);
+        CREATE TABLE twofa.login_tokens (
+            digest     BYTEA PRIMARY KEY,
+            user_id    BIGINT NOT NULL REFERENCES twofa.users (id) ON DELETE CASCADE,
+            expires_at BIGINT NOT NULL,
+            failures   BIGINT NOT NULL DEFAULT 0,
+            used_at    BIGINT
+        );
+        CREATE INDEX login_tokens_by_user ON twofa.login_tokens (user_id);
+        CREATE INDEX login_tokens_by_expiry ON twofa.login_tokens (expires_at);
+        CREATE TABLE twofa.signing_keys (
+            kid        TEXT PRIMARY KEY,
+            sealed_key BYTEA NOT NULL,
+            public_key BYTEA NOT NULL,
+            created_at BIGINT NOT NULL
+        );
+        """,
     ]
 
     public private(set) var migration: (from: Int, to: Int)?
@@ -256,7 +288,12 @@ public final class PostgreSQLAccountStore: AccountStore {
     }
 
     public func hasSealedSecrets() throws(TwofaError) -> Bool {
-        try connection.run("SELECT EXISTS (SELECT 1 FROM twofa.totp)").text(0, 0) == "t"
+        if try connection.run("SELECT EXISTS (SELECT 1 FROM twofa.totp)").text(0, 0) == "t" { return true }
+        // The signing keys of the HTTP API (schema version 4 on).
+        guard try connection.run("SELECT to_regclass('twofa.signing_keys') IS NOT NULL").text(0, 0) == "t" else {
+            return false
+        }
+        return try connection.run("SELECT EXISTS (SELECT 1 FROM twofa.signing_keys)").text(0, 0) == "t"
     }
 
     public func unknownAttempts(name: String) throws(TwofaError) -> UnknownAttempts? {

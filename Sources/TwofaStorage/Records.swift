@@ -78,6 +78,9 @@ public enum AuditEventName: String, Sendable, CaseIterable {
     case imported = "import"
     case backupCodes = "backup_codes"
     case upgrade
+    /// The HTTP API: a session ended by its user, or revoked (a refresh token used twice).
+    case logout
+    case revoke
 }
 
 /// One line of the audit log: never a password, a secret or a code.
@@ -129,7 +132,7 @@ public struct AccountRecord: Sendable {
 ///
 /// Reads outside `writeTransaction` see a consistent snapshot but may be stale by the time the
 /// caller acts; anything decided from a read and then written goes inside one transaction.
-public protocol AccountStore: AnyObject {
+public protocol AccountStore: SessionStore {
     /// Whether the store can only be read (a read-only file or mount, opened by a read-only
     /// command).
     var isReadOnly: Bool { get }
@@ -181,4 +184,92 @@ public protocol AccountStore: AnyObject {
     func appendAudit(_ event: AuditEvent) throws(TwofaError)
     /// Many events through one prepared statement.
     func appendAudit(_ events: [AuditEvent]) throws(TwofaError)
+}
+
+// MARK: - Sessions of the HTTP API
+
+/// A login session: what every token of one login belongs to. It ends at `expiresAt` (its
+/// login plus the refresh lifetime; refreshing does not move it) or when its row goes (logout,
+/// reuse of a refresh token, a password change, 2FA disabled, the user deleted).
+public struct SessionRecord: Equatable, Sendable {
+    /// Random, 128 bits, hex: the access tokens' `sid`.
+    public var id: String
+    public var userID: Int64
+    /// The user's name (read with the session, for the token's `sub` to be checked against).
+    public var user: String
+    /// RFC 8176 methods, space separated: `pwd` or `pwd otp`.
+    public var methods: String
+    public var createdAt: Int64
+    public var expiresAt: Int64
+    /// The account as read with the session (what `/me` answers, from the same indexed read).
+    public var account: (createdAt: Int64, lastLoginAt: Int64?, twoFactor: TwoFactorState)?
+
+    public init(id: String, userID: Int64, user: String, methods: String, createdAt: Int64, expiresAt: Int64) {
+        self.id = id
+        self.userID = userID
+        self.user = user
+        self.methods = methods
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
+    }
+
+    public static func == (a: SessionRecord, b: SessionRecord) -> Bool {
+        a.id == b.id && a.userID == b.userID && a.user == b.user && a.methods == b.methods && a.createdAt == b.createdAt
+            && a.expiresAt == b.expiresAt
+    }
+}
+
+/// A refresh token as stored: only its SHA-256, the session it belongs to, and whether it was
+/// used (a used one presented again revokes the session).
+public struct RefreshTokenRecord: Equatable, Sendable {
+    public var session: SessionRecord
+    public var usedAt: Int64?
+}
+
+/// The token between a login's password step and its code step: only its SHA-256.
+public struct LoginTokenRecord: Equatable, Sendable {
+    public var userID: Int64
+    public var user: String
+    public var expiresAt: Int64
+    /// Wrong codes given with it; at `LoginTokenRecord.failureLimit` it is dead.
+    public var failures: Int
+    public var usedAt: Int64?
+
+    public static let failureLimit = 5
+}
+
+/// A key that signs access tokens: the Ed25519 private key sealed with the key file.
+public struct SigningKeyRecord: Equatable, Sendable {
+    public var kid: String
+    public var sealedPrivateKey: [UInt8]
+    public var publicKey: [UInt8]
+    public var createdAt: Int64
+
+    public init(kid: String, sealedPrivateKey: [UInt8], publicKey: [UInt8], createdAt: Int64) {
+        self.kid = kid
+        self.sealedPrivateKey = sealedPrivateKey
+        self.publicKey = publicKey
+        self.createdAt = createdAt
+    }
+}
+
+/// What the HTTP API's sessions need from a store, beside the accounts.
+public protocol SessionStore: AnyObject {
+    /// Inserts a session and its first refresh token (call inside a write transaction); prunes
+    /// sessions and login tokens that have expired by `session.createdAt`.
+    func insertSession(_ session: SessionRecord, refreshDigest: [UInt8]) throws(TwofaError)
+    /// The session, if it has not been ended (its expiry is the caller's to check): one
+    /// indexed read on a prepared statement.
+    func session(id: String) throws(TwofaError) -> SessionRecord?
+    func refreshToken(digest: [UInt8]) throws(TwofaError) -> RefreshTokenRecord?
+    /// Marks the refresh token used and adds its successor to the same session.
+    func rotateRefreshToken(digest: [UInt8], next: [UInt8], sessionID: String, at time: Int64) throws(TwofaError)
+    func deleteSession(id: String) throws(TwofaError)
+    /// Ends every session of the user but `except`.
+    func deleteSessions(userID: Int64, except: String?) throws(TwofaError)
+    func insertLoginToken(digest: [UInt8], userID: Int64, expiresAt: Int64) throws(TwofaError)
+    func loginToken(digest: [UInt8]) throws(TwofaError) -> LoginTokenRecord?
+    func updateLoginToken(digest: [UInt8], failures: Int, usedAt: Int64?) throws(TwofaError)
+    func signingKeys() throws(TwofaError) -> [SigningKeyRecord]
+    func insertSigningKey(_ key: SigningKeyRecord) throws(TwofaError)
 }

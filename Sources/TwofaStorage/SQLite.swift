@@ -99,6 +99,7 @@ final class SQLiteConnection {
 
     /// Closes the connection now (statements still alive are finalised when they go).
     func close() {
+        cache = [:]
         sqlite3_close_v2(handle)
         handle = nil
     }
@@ -114,6 +115,18 @@ final class SQLiteConnection {
 
     func execute(_ sql: String) throws(TwofaError) {
         guard sqlite3_exec(handle, sql, nil, nil, nil) == SQLITE_OK else { throw error() }
+    }
+
+    /// Statements prepared once and kept for the connection's life (the hot reads of a server).
+    private var cache: [String: SQLiteStatement] = [:]
+
+    /// `sql` prepared once per connection; reset it (`done()`) after reading, or the snapshot
+    /// it read from stays open.
+    func cached(_ sql: String) throws(TwofaError) -> SQLiteStatement {
+        if let statement = cache[sql] { return statement }
+        let statement = try prepare(sql)
+        cache[sql] = statement
+        return statement
     }
 
     func prepare(_ sql: String) throws(TwofaError) -> SQLiteStatement {
@@ -211,6 +224,11 @@ final class SQLiteStatement {
         case SQLITE_DONE: return false
         default: throw connection.error()
         }
+    }
+
+    /// Ends the statement's read (a cached statement is kept between uses).
+    func done() {
+        sqlite3_reset(statement)
     }
 
     /// Runs a statement that returns no rows.

@@ -55,6 +55,41 @@ enum Schema {
         ) STRICT, WITHOUT ROWID;
         CREATE INDEX unknown_attempts_by_time ON unknown_attempts (last_at);
         """,
+        // 3 → 4: the HTTP API's login sessions, refresh and login tokens (SHA-256 digests only),
+        // and the keys that sign access tokens (sealed with the key file). A user's rows go
+        // with the user.
+        """
+        CREATE TABLE sessions (
+            id         TEXT PRIMARY KEY,
+            user_id    INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+            methods    TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            expires_at INTEGER NOT NULL
+        ) STRICT, WITHOUT ROWID;
+        CREATE INDEX sessions_by_user ON sessions (user_id);
+        CREATE INDEX sessions_by_expiry ON sessions (expires_at);
+        CREATE TABLE refresh_tokens (
+            digest     BLOB PRIMARY KEY,
+            session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+            used_at    INTEGER
+        ) STRICT, WITHOUT ROWID;
+        CREATE INDEX refresh_tokens_by_session ON refresh_tokens (session_id);
+        CREATE TABLE login_tokens (
+            digest     BLOB PRIMARY KEY,
+            user_id    INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+            expires_at INTEGER NOT NULL,
+            failures   INTEGER NOT NULL DEFAULT 0,
+            used_at    INTEGER
+        ) STRICT, WITHOUT ROWID;
+        CREATE INDEX login_tokens_by_user ON login_tokens (user_id);
+        CREATE INDEX login_tokens_by_expiry ON login_tokens (expires_at);
+        CREATE TABLE signing_keys (
+            kid         TEXT PRIMARY KEY,
+            sealed_key  BLOB NOT NULL,
+            public_key  BLOB NOT NULL,
+            created_at  INTEGER NOT NULL
+        ) STRICT, WITHOUT ROWID;
+        """,
     ]
 
     static var currentVersion: Int { migrations.count }

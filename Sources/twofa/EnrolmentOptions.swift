@@ -138,10 +138,3 @@ struct EnrolmentText {
         return lines
     }
 }
-
-func hostName() -> String {
-    var buffer = [CChar](repeating: 0, count: 256)
-    guard gethostname(&buffer, buffer.count - 1) == 0 else { return "twofa" }
-    let name = String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    return name.isEmpty ? "twofa" : name
-}

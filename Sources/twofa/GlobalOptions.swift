@@ -43,10 +43,7 @@ extension GlobalSettings {
     /// --db, else $TWOFA_DB, else $XDG_DATA_HOME/twofa/twofa.db, else ~/.local/share/twofa/twofa.db.
     func databasePath(_ context: CommandContext) throws(TwofaError) -> String {
         if let db { return db }
-        if let path = context.environment("TWOFA_DB") { return path }
-        if let data = context.environment("XDG_DATA_HOME"), data.hasPrefix("/") { return data + "/twofa/twofa.db" }
-        if let home = context.environment("HOME") { return home + "/.local/share/twofa/twofa.db" }
-        throw .usage("no database given: use --db PATH or set TWOFA_DB")
+        return try AccountsEnvironment.databaseLocation(given: nil, environment: context.environment)
     }
 
     /// The use cases, on the database and key file the options and environment name, on the
