@@ -136,11 +136,14 @@ let package = Package(
         .testTarget(
             name: "TwofaDomainTests",
             dependencies: ["TwofaDomain", .product(name: "Crypto", package: "swift-crypto")]),
+        .testTarget(name: "TwofaServerTests", dependencies: ["TwofaServer"]),
         .testTarget(name: "TwofaAccountsTests", dependencies: ["TwofaAccounts", "TwofaStorage", "TwofaDomain"]),
         .testTarget(
             name: "TwofaCLITests",
             dependencies: [
-                "twofa", "TwofaDomain", "TwofaStorage", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                // The binaries under test when TWOFA_BIN is not set: built beside the tests.
+                "twofa", "twofa-serve", "TwofaDomain", "TwofaStorage",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             // A version-1 database and its key file, opened by the migration test.
             exclude: ["Fixtures"]),

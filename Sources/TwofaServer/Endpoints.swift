@@ -11,24 +11,48 @@ struct Endpoints: Sendable {
     let tokens: AccessTokens
     let configuration: ServerConfiguration
 
+    /// The endpoint table of http.md: method, path, and whether a bearer token is needed.
+    /// openapi.json documents exactly these (a test compares the two).
+    static let table: [(method: HTTPRequest.Method, path: String, authenticated: Bool)] = [
+        (.post, "/api/v1/auth/register", false),
+        (.post, "/api/v1/auth/login", false),
+        (.post, "/api/v1/auth/login/2fa", false),
+        (.post, "/api/v1/auth/refresh", false),
+        (.post, "/api/v1/auth/logout", true),
+        (.post, "/api/v1/auth/password", true),
+        (.get, "/api/v1/users/me", true),
+        (.post, "/api/v1/2fa/setup", true),
+        (.get, "/api/v1/2fa/qrcode", true),
+        (.post, "/api/v1/2fa/verify", true),
+        (.post, "/api/v1/2fa/disable", true),
+        (.post, "/api/v1/2fa/backup-codes", true),
+        (.get, "/healthz", false),
+        (.get, "/.well-known/jwks.json", false),
+        (.get, "/openapi.json", false),
+    ]
+
     var all: [Endpoint] {
-        [
-            Endpoint(method: .post, path: "/api/v1/auth/register", authenticated: false, handler: register),
-            Endpoint(method: .post, path: "/api/v1/auth/login", authenticated: false, handler: login),
-            Endpoint(method: .post, path: "/api/v1/auth/login/2fa", authenticated: false, handler: loginCode),
-            Endpoint(method: .post, path: "/api/v1/auth/refresh", authenticated: false, handler: refresh),
-            Endpoint(method: .post, path: "/api/v1/auth/logout", authenticated: true, handler: logout),
-            Endpoint(method: .post, path: "/api/v1/auth/password", authenticated: true, handler: password),
-            Endpoint(method: .get, path: "/api/v1/users/me", authenticated: true, handler: me),
-            Endpoint(method: .post, path: "/api/v1/2fa/setup", authenticated: true, handler: setup),
-            Endpoint(method: .get, path: "/api/v1/2fa/qrcode", authenticated: true, handler: qrcode),
-            Endpoint(method: .post, path: "/api/v1/2fa/verify", authenticated: true, handler: verify),
-            Endpoint(method: .post, path: "/api/v1/2fa/disable", authenticated: true, handler: disable),
-            Endpoint(method: .post, path: "/api/v1/2fa/backup-codes", authenticated: true, handler: backupCodes),
-            Endpoint(method: .get, path: "/healthz", authenticated: false, handler: health),
-            Endpoint(method: .get, path: "/.well-known/jwks.json", authenticated: false, handler: jwks),
-            Endpoint(method: .get, path: "/openapi.json", authenticated: false, handler: openAPI),
-        ]
+        Self.table.map { Endpoint(method: $0.method, path: $0.path, authenticated: $0.authenticated, handler: handler($0.path)) }
+    }
+
+    private func handler(_ path: String) -> @Sendable (Call) async throws(TwofaError) -> Reply {
+        switch path {
+        case "/api/v1/auth/register": register
+        case "/api/v1/auth/login": login
+        case "/api/v1/auth/login/2fa": loginCode
+        case "/api/v1/auth/refresh": refresh
+        case "/api/v1/auth/logout": logout
+        case "/api/v1/auth/password": password
+        case "/api/v1/users/me": me
+        case "/api/v1/2fa/setup": setup
+        case "/api/v1/2fa/qrcode": qrcode
+        case "/api/v1/2fa/verify": verify
+        case "/api/v1/2fa/disable": disable
+        case "/api/v1/2fa/backup-codes": backupCodes
+        case "/healthz": health
+        case "/.well-known/jwks.json": jwks
+        default: openAPI
+        }
     }
 
     // MARK: - Bodies

@@ -13,6 +13,12 @@ import TwofaDomain
 /// `twofa serve`: checks the database, the key file and the TLS files, then serves until
 /// SIGTERM or SIGINT, finishing the requests in flight (at most 10 s).
 public enum TwofaServer {
+    /// Every route, as `METHOD /path` (for the test that holds openapi.json to them).
+    public static var routes: [String] { Endpoints.table.map { "\($0.method.rawValue) \($0.path)" } }
+
+    /// The OpenAPI document served at /openapi.json.
+    public static var openAPIDocument: [UInt8] { PackageResources.openapi_json }
+
     /// Runs the server; answers the exit code (0 after a graceful shutdown; 74 when the database
     /// or key is unusable at start; 70 when the address cannot be bound).
     public static func run(_ configuration: ServerConfiguration) async -> Int32 {

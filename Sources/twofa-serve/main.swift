@@ -85,8 +85,18 @@ struct Serve: AsyncParsableCommand {
 // `twofa-serve serve …` (as `twofa serve` runs it) or `twofa-serve …`.
 var arguments = Array(CommandLine.arguments.dropFirst())
 if arguments.first == "serve" { arguments.removeFirst() }
+let serve: Serve
 do {
-    let serve = try Serve.parse(arguments)
+    serve = try Serve.parse(arguments)
+} catch {
+    // --help prints its text and exits 0; a usage error is one line and exit 64.
+    if Serve.exitCode(for: error) == .success { Serve.exit(withError: error) }
+    let first = Serve.message(for: error).split(separator: "\n").first.map(String.init) ?? "usage error"
+    let line = Array("twofa serve: \(terminalSafe(first)) (see 'twofa serve --help')\n".utf8)
+    line.withUnsafeBytes { _ = write(2, $0.baseAddress, $0.count) }
+    exit(64)
+}
+do {
     try await serve.run()
 } catch {
     Serve.exit(withError: error)

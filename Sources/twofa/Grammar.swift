@@ -28,7 +28,7 @@ enum Grammar {
     /// Every subcommand, in the order of `Twofa.configuration.subcommands`.
     static let commandNames = [
         "register", "login", "enable-2fa", "verify", "disable", "qr", "code", "backup-codes", "unlock", "passwd",
-        "list", "show", "delete", "audit", "export", "import",
+        "list", "show", "delete", "audit", "export", "import", "serve",
     ]
 
     private static let enrolmentOptions = ["--issuer", "--algorithm", "--digits", "--period", "--qr"]
@@ -67,6 +67,10 @@ enum Grammar {
             CommandGrammar(
                 name: name, flags: ["--dry-run"], options: ["--format", "--google-authenticator", "--user", "--issuer"],
                 positionals: 1)
+        case "serve":
+            CommandGrammar(
+                name: name, flags: ["--allow-signup"],
+                options: ["--listen", "--issuer", "--access-ttl", "--refresh-ttl", "--tls-cert", "--tls-key", "--cors-origin"])
         default:
             nil
         }

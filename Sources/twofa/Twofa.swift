@@ -20,7 +20,7 @@ struct Twofa: ParsableCommand {
         subcommands: [
             Register.self, Login.self, EnableTwoFactor.self, Verify.self, Disable.self, QR.self, Code.self,
             BackupCodesCommand.self, Unlock.self, Passwd.self, List.self, Show.self, Delete.self, Audit.self,
-            Export.self, Import.self,
+            Export.self, Import.self, Serve.self,
         ]
     )
 }
@@ -51,6 +51,8 @@ enum Main {
             }
         }
         let arguments = Grammar.hoistGlobalOptions(words)
+        // The server parses its own options (twofa-serve); nothing here stands between.
+        if arguments.first == "serve" { return context.report(Serve.launch(arguments, context: context)) }
         context.json = Grammar.wantsJSON(arguments)
         do throws(TwofaError) {
             try Grammar.check(arguments)
