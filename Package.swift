@@ -70,7 +70,7 @@ let package = Package(
         .executableTarget(
             name: "twofa",
             dependencies: [
-                "TwofaAccounts", "TwofaDomain",
+                "TwofaAccounts", "TwofaDomain", "TwofaServeOptions",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             exclude: ["StaticRuntime"],
@@ -107,10 +107,19 @@ let package = Package(
             ]
         ),
 
+        // The options of `twofa serve`, and the server's configuration: shared by twofa (help,
+        // completions) and twofa-serve (parsing), with nothing of NIO.
+        .target(
+            name: "TwofaServeOptions",
+            dependencies: [
+                "TwofaAccounts", "TwofaDomain",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
         .target(
             name: "TwofaServer",
             dependencies: [
-                "TwofaAccounts", "TwofaDomain",
+                "TwofaAccounts", "TwofaDomain", "TwofaServeOptions",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -128,7 +137,7 @@ let package = Package(
         .executableTarget(
             name: "twofa-serve",
             dependencies: [
-                "TwofaServer", "TwofaAccounts", "TwofaDomain",
+                "TwofaServer", "TwofaServeOptions", "TwofaDomain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -9,7 +9,7 @@ import TwofaDomain
 struct Endpoints: Sendable {
     let pool: AccountsPool
     let tokens: AccessTokens
-    let configuration: ServerConfiguration
+    let configuration: ServeConfiguration
 
     /// The endpoint table of http.md: method, path, and whether a bearer token is needed.
     /// openapi.json documents exactly these (a test compares the two).

@@ -14,8 +14,9 @@ struct Reply: Sendable {
     /// or register; never a name from a failed attempt.
     var user: String?
 
+    /// A JSON body ends with a newline, so a curl session at a terminal reads line by line.
     static func json(_ status: Int, _ value: JSON, user: String? = nil) -> Reply {
-        Reply(status: HTTPResponse.Status(code: status), body: Array(value.serialized.utf8), user: user)
+        Reply(status: HTTPResponse.Status(code: status), body: Array((value.serialized + "\n").utf8), user: user)
     }
 
     /// `{"error": {"code", "message"}}`, the CLI's JSON error object.
@@ -86,10 +87,10 @@ struct TwofaResponder: HTTPResponder {
     let routes: [String: [HTTPRequest.Method: Endpoint]]
     let tokens: AccessTokens
     let pool: AccountsPool
-    let configuration: ServerConfiguration
+    let configuration: ServeConfiguration
     let logger: Logger
 
-    init(endpoints: [Endpoint], tokens: AccessTokens, pool: AccountsPool, configuration: ServerConfiguration, logger: Logger) {
+    init(endpoints: [Endpoint], tokens: AccessTokens, pool: AccountsPool, configuration: ServeConfiguration, logger: Logger) {
         var routes: [String: [HTTPRequest.Method: Endpoint]] = [:]
         for endpoint in endpoints { routes[endpoint.path, default: [:]][endpoint.method] = endpoint }
         self.routes = routes

@@ -9,6 +9,7 @@ import NIOSSL
 import ServiceLifecycle
 import TwofaAccounts
 import TwofaDomain
+@_exported import TwofaServeOptions
 
 /// `twofa serve`: checks the database, the key file and the TLS files, then serves until
 /// SIGTERM or SIGINT, finishing the requests in flight (at most 10 s).
@@ -21,7 +22,7 @@ public enum TwofaServer {
 
     /// Runs the server; answers the exit code (0 after a graceful shutdown; 74 when the database
     /// or key is unusable at start; 70 when the address cannot be bound).
-    public static func run(_ configuration: ServerConfiguration) async -> Int32 {
+    public static func run(_ configuration: ServeConfiguration) async -> Int32 {
         let handler = AccessLogHandler(json: configuration.jsonLog)
         var logger = Logger(label: "twofa serve") { _ in handler }
         logger.logLevel = .info
@@ -99,9 +100,5 @@ public enum TwofaServer {
         return terminalSafe(String(describing: error))
     }
 
-    /// One line on stderr, prefixed as every twofa message is.
-    static func say(_ message: String) {
-        let line = Array("twofa serve: \(message)\n".utf8)
-        line.withUnsafeBytes { _ = write(2, $0.baseAddress, $0.count) }
-    }
+    static func say(_ message: String) { ServeConfiguration.say(message) }
 }

@@ -1,26 +1,24 @@
 import ArgumentParser
 import TwofaDomain
+import TwofaServeOptions
 
 import Glibc
 
 /// `twofa serve`: runs `twofa-serve`, installed beside `twofa`, with the same words. The server
 /// is a second executable so that `twofa` links no NIO, Hummingbird or jwt-kit: every other
-/// command starts as fast as before (benchmarks/run).
+/// command starts as fast as before (benchmarks/run). The options are declared here too (one
+/// declaration, TwofaServeOptions) for `twofa help serve` and the completion scripts.
 struct Serve: ContextualCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve the accounts over HTTP (register, two-step login, TOTP enrolment, signed tokens).",
-        discussion: """
-            Options: --listen HOST:PORT (default 127.0.0.1:8080), --allow-signup, --issuer NAME, \
-            --access-ttl SECONDS (900), --refresh-ttl SECONDS (2592000), --tls-cert FILE --tls-key FILE, \
-            --cors-origin ORIGIN (repeatable), --json (the access log as JSON Lines); with --db and \
-            --key-file as everywhere. Runs twofa-serve from twofa's own folder; see twofa(1).
-            """)
+        discussion: "Runs twofa-serve from twofa's own folder; --json writes the access log as JSON Lines.")
 
-    @Argument(parsing: .captureForPassthrough, help: "The options of twofa serve.")
-    var options: [String] = []
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var options: ServeOptions
 
     func run(in context: CommandContext) throws {
-        throw Self.launch(["serve"] + options, context: context)
+        // Main.run hands `serve` to twofa-serve before parsing; this is for completeness.
+        throw Self.launch(Array(CommandLine.arguments.dropFirst()), context: context)
     }
 
     /// Replaces this process with `twofa-serve` (found beside this binary) and `arguments`; on

@@ -13,10 +13,13 @@ final class ServerProcess: @unchecked Sendable {
     var base: String { "\(scheme)://127.0.0.1:\(port)" }
     let scheme: String
 
-    init(_ box: Sandbox, _ arguments: [String] = [], environment: [String: String] = [:], scheme: String = "http") throws {
+    init(
+        _ box: Sandbox, _ arguments: [String] = [], environment: [String: String] = [:], scheme: String = "http",
+        listen: String = "127.0.0.1:0"
+    ) throws {
         self.scheme = scheme
         process.executableURL = Sandbox.binary
-        process.arguments = ["serve", "--listen", "127.0.0.1:0"] + arguments
+        process.arguments = ["serve", "--listen", listen] + arguments
         var env = box.environment
         env.merge(environment) { $1 }
         process.environment = env

@@ -111,6 +111,33 @@ import Testing
         #expect(server.stop() == 0)
     }
 
+    /// The README's curl session, run as written (bash, curl, jq), against the server its
+    /// "Start it" block starts, on the port it names.
+    @Test func theREADMECurlSessionRunsAsWritten() throws {
+        let readme = try String(contentsOf: DocsTests.root.appendingPathComponent("README.md"), encoding: .utf8)
+        let section = try #require(readme.components(separatedBy: "### A session with curl").dropFirst().first)
+        let block = try #require(section.components(separatedBy: "```sh\n").dropFirst().first?.components(separatedBy: "```").first)
+        let start = try #require(readme.components(separatedBy: "### Start it").dropFirst().first)
+        #expect(start.contains("twofa serve --allow-signup\n"))
+        let box = try Sandbox()
+        let server = try ServerProcess(box, ["--allow-signup"], listen: "127.0.0.1:8080")
+        #expect(server.port == 8080)
+        var environment = box.environment
+        environment["PATH"] = Sandbox.binary.deletingLastPathComponent().path + ":/usr/bin:/bin"
+        let script = box.folder.appendingPathComponent("session.sh")
+        try ("set -euo pipefail\ncd " + box.folder.path + "\n" + block).write(to: script, atomically: true, encoding: .utf8)
+        let result = try runProcess("/bin/bash", [script.path], environment: environment)
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.first == #"{"user":"alice","created":true}"#, "\(lines)")
+        #expect(lines.contains(#"["pwd","otp"]"#) && lines.contains("204") && lines.last == "invalid_token", "\(lines)")
+        #expect(lines.contains { $0.hasPrefix("otpauth://totp/") && $0.contains(":alice?secret=") })
+        #expect(lines.contains { $0.hasPrefix(#"{"valid":true,"activated":true,"backup_codes":["#) })
+        let image = try runProcess("/usr/bin/zbarimg", ["-q", "--raw", box.folder.appendingPathComponent("qr.png").path])
+        #expect(image.stdout.hasPrefix("otpauth://totp/"))
+        #expect(server.stop() == 0)
+    }
+
     @Test func signupRulesAndBodyErrors() throws {
         let box = try Sandbox()
         let closed = try ServerProcess(box)
@@ -427,6 +454,8 @@ import Testing
 
 /// The CPython that has PyJWT and schemathesis (pip's), else the system's.
 let pythonWithPyJWT: String = {
+    // scripts/test makes a virtual environment with PyJWT and schemathesis and names it here.
+    if let named = ProcessInfo.processInfo.environment["TWOFA_PYTHON"], !named.isEmpty { return named }
     for candidate in ["/root/.pyenv/shims/python3", "/usr/local/bin/python3", "/usr/bin/python3"] {
         let check = try? runProcess(candidate, ["-c", "import jwt, cryptography"])
         if check?.status == 0 { return candidate }
@@ -449,7 +478,10 @@ func base64URLEncode(_ data: Data) -> String {
 /// no 5xx, every status documented, every body matching its schema, the headers documented.
 @Suite struct SchemathesisTests {
     static var schemathesis: String? {
-        ["/root/.pyenv/shims/schemathesis", "/usr/local/bin/schemathesis"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        if let named = ProcessInfo.processInfo.environment["TWOFA_SCHEMATHESIS"], !named.isEmpty { return named }
+        return ["/root/.pyenv/shims/schemathesis", "/usr/local/bin/schemathesis"].first {
+            FileManager.default.isExecutableFile(atPath: $0)
+        }
     }
 
     @Test func theServerMatchesItsDocument() throws {

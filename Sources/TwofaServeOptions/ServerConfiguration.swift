@@ -1,9 +1,10 @@
+import Glibc
 import TwofaAccounts
 import TwofaDomain
 
 /// What `twofa serve` was asked for (http.md, "Starting it"), checked: bad values are usage
 /// errors (exit 64) before anything is opened.
-public struct ServerConfiguration: Sendable {
+public struct ServeConfiguration: Sendable {
     public var host = "127.0.0.1"
     public var port = 8080
     public var allowSignup = false
@@ -68,10 +69,16 @@ public struct ServerConfiguration: Sendable {
         }
     }
 
+    /// One line on stderr, prefixed as every twofa message is.
+    public static func say(_ message: String) {
+        let line = Array("twofa serve: \(message)\n".utf8)
+        line.withUnsafeBytes { _ = write(2, $0.baseAddress, $0.count) }
+    }
+
     /// Whether the address is a loopback one (no warning without TLS there).
-    var isLoopback: Bool {
+    public var isLoopback: Bool {
         host == "localhost" || host.hasPrefix("127.") || host == "::1"
     }
 
-    var scheme: String { tlsCertificate == nil ? "http" : "https" }
+    public var scheme: String { tlsCertificate == nil ? "http" : "https" }
 }
