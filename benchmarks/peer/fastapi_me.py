@@ -1,7 +1,7 @@
 """The peer of `twofa serve` in benchmarks/run: GET /api/v1/users/me as a FastAPI service
 does it, with uvicorn (2 workers) and PyJWT: verify the EdDSA access token with the public key
 of twofa's JWKS, check its session in the same SQLite database (one indexed read), answer the
-user. Run by benchmarks/http.py: TWOFA_DB=... TWOFA_JWKS=... uvicorn fastapi_me:app --workers 2
+user. Run by benchmarks/serve.py: TWOFA_DB=... TWOFA_JWKS=... uvicorn fastapi_me:app --workers 2
 """
 import json
 import os

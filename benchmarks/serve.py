@@ -5,7 +5,7 @@
 - /me p99 latency while 16 logins hash at once;
 - login throughput with 2 cores against 1 (the server pinned with taskset).
 
-Usage: python3 benchmarks/http.py /path/to/twofa   (twofa-serve beside it)
+Usage: python3 benchmarks/serve.py /path/to/twofa   (twofa-serve beside it)
 """
 import json
 import os
@@ -93,7 +93,8 @@ def main():
     ours, _ = wrk(base + "/api/v1/users/me", 64, SECONDS, header=header)
 
     peer_env = dict(environment, TWOFA_JWKS=jwks)
-    uvicorn = shutil.which("uvicorn") or "uvicorn"
+    # The virtual environment scripts/test and benchmarks/run make (FastAPI, uvicorn, PyJWT).
+    uvicorn = os.path.join(os.path.dirname(HERE), ".build/python-tools/bin/uvicorn")
     peer = subprocess.Popen(
         [uvicorn, "fastapi_me:app", "--workers", "2", "--port", "18765", "--log-level", "warning", "--no-access-log"],
         cwd=os.path.join(HERE, "peer"), env=peer_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
