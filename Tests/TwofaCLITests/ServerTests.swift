@@ -99,10 +99,16 @@ import Testing
         let oldCode = try server.call(
             "POST", "/api/v1/2fa/disable", json: ["password": password, "code": backupCodes[2]], token: access)
         #expect(oldCode.status == 401, "the old set stopped working")
+        // A second session (a new backup code), which disabling 2FA from the first ends.
+        let otherStep = try server.call("POST", "/api/v1/auth/login", json: ["username": "alice", "password": password])
+        let other = try server.call(
+            "POST", "/api/v1/auth/login/2fa", json: ["login_token": otherStep["login_token"] ?? "", "code": fresh[1]])
+        #expect(other.status == 200)
         let disabled = try server.call(
             "POST", "/api/v1/2fa/disable", json: ["password": password, "code": fresh[0]], token: access)
         #expect(disabled.status == 200 && disabled["two_factor"] == "off", "\(disabled.text)")
         #expect(try server.call("GET", "/api/v1/users/me", token: access)["two_factor"] == "off")
+        #expect(try server.call("GET", "/api/v1/users/me", token: other["access_token"]).status == 401)
         let none = try server.call("GET", "/api/v1/2fa/qrcode", token: access)
         #expect(none.status == 409 && none.errorCode == "wrong_state")
         // The CLI sees what the API did: the same database.
@@ -376,6 +382,35 @@ import Testing
             let bad = try runProcess(Sandbox.binary.path, ["serve"] + arguments, environment: box.environment)
             #expect(bad.status == 64 && bad.stderr.split(separator: "\n").count == 1, "\(arguments): \(bad.status) \(bad.stderr)")
         }
+    }
+
+    /// HTTPS with --tls-cert and --tls-key: TLS 1.2 and later only.
+    @Test func servesHTTPSWithTLS12AndLater() throws {
+        let box = try Sandbox()
+        try box.register("ivy")
+        let certificate = box.folder.appendingPathComponent("cert.pem").path
+        let key = box.folder.appendingPathComponent("key.pem").path
+        let made = try runProcess(
+            "/usr/bin/openssl",
+            ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key,
+             "-out", certificate, "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
+        #expect(made.status == 0, "\(made.stderr)")
+        let server = try ServerProcess(box, ["--tls-cert", certificate, "--tls-key", key], scheme: "https")
+        #expect(server.stderr.contains("listening on https://127.0.0.1:"))
+        let login = try curl(
+            "POST", server.base + "/api/v1/auth/login", body: #"{"username": "ivy", "password": "a long passphrase 42"}"#,
+            headers: ["Content-Type": "application/json"], extra: ["--cacert", certificate])
+        #expect(login.status == 200 && login["access_token"] != nil, "\(login.text)")
+        let old = try runProcess(
+            "/usr/bin/curl", ["-s", "--cacert", certificate, "--tlsv1.0", "--tls-max", "1.1", server.base + "/healthz"])
+        #expect(old.status != 0, "TLS 1.1 must be refused")
+        let plain = try runProcess("/usr/bin/curl", ["-s", "http://127.0.0.1:\(server.port)/healthz"])
+        #expect(plain.stdout.contains("\"ok\"") == false, "no plain HTTP on the TLS port")
+        #expect(server.stop() == 0)
+        let missing = try runProcess(
+            Sandbox.binary.path, ["serve", "--listen", "127.0.0.1:0", "--tls-cert", certificate + ".none", "--tls-key", key],
+            environment: box.environment)
+        #expect(missing.status == 74 && missing.stderr.contains("--tls-cert"), "\(missing.stderr)")
     }
 
     @Test(.enabled(if: TestStore.isSQLite)) func anUnusableDatabaseIs74() throws {
