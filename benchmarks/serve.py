@@ -41,7 +41,7 @@ def start_server(pin=None):
     if not match:
         raise SystemExit(f"twofa serve did not start: {line}")
     # Keep reading the access log so the pipe never fills.
-    subprocess.Popen(["cat"], stdin=process.stderr, stdout=subprocess.DEVNULL)
+    subprocess.Popen(["cat"], stdin=process.stderr, stdout=open(os.environ.get("SERVE_LOG", os.devnull), "a"))
     return process, f"http://127.0.0.1:{match.group(1)}"
 
 
@@ -67,7 +67,8 @@ def wrk(url, connections, seconds, script=None, header=None, latency=False):
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     if errors:
-        raise SystemExit(f"wrk {url}: {errors.group(1)} failed responses\n{output}")
+        sample = subprocess.run(["curl", "-s", "-i", url] + (["-H", header] if header else []), capture_output=True, text=True)
+        raise SystemExit(f"wrk {url}: {errors.group(1)} failed responses\n{output}\none of them:\n{sample.stdout}")
     p99 = None
     if latency:
         match = re.search(r"99%\s+([\d.]+)(us|ms|s)", output)
@@ -119,7 +120,7 @@ def main():
     known, unknown = [], []
     for index in range(30):
         subprocess.run([TWOFA, "register", f"known{index}", "--password-stdin"], input=PASSWORD + "\n",
-                       env=environment, capture_output=True, check=True)
+                       env=environment, capture_output=True, text=True, check=True)
     for index in range(30):
         for name, times in ((f"known{index}", known), (f"nobody{index}", unknown)):
             started = time.perf_counter()

@@ -64,21 +64,28 @@ public enum SecureFiles {
         return lstat(path, &info) == 0
     }
 
-    /// Checks an existing file through an O_NOFOLLOW descriptor, and answers its device and
-    /// inode, so the caller can tell that a later open by path found the same file. Throws
-    /// `makeError(reason)`.
+    /// Checks an existing file by its path, without opening it (a final symlink is refused, not
+    /// followed), and answers its device and inode. For a SQLite database: closing any
+    /// descriptor of it drops every POSIX lock this process holds on it (fcntl's rule), so a
+    /// check that opened and closed the file while another connection of the same process had
+    /// it open would leave that connection unprotected (a server's second connection did, and
+    /// reads failed with SQLITE_IOERR_SHORT_READ). The folder check before this keeps other
+    /// users from replacing the file, and the caller compares the identity after SQLite opened
+    /// it (with SQLITE_OPEN_NOFOLLOW).
     @discardableResult
-    public static func checkExisting(
+    public static func checkExistingWithoutOpening(
         _ path: String, _ makeError: (String) -> TwofaError
     ) throws(TwofaError) -> (UInt64, UInt64) {
-        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
-        guard fd >= 0 else {
-            throw makeError(errno == ELOOP ? "it is a symbolic link; refusing to follow it" : describe(errno))
+        var info = stat()
+        guard lstat(path, &info) == 0 else { throw makeError(describe(errno)) }
+        if info.st_mode & S_IFMT == S_IFLNK { throw makeError("it is a symbolic link; refusing to follow it") }
+        if info.st_mode & S_IFMT != S_IFREG { throw makeError("it is not a regular file") }
+        if info.st_uid != geteuid() { throw makeError("it is owned by another user (uid \(info.st_uid))") }
+        if info.st_mode & 0o077 != 0 {
+            let mode = String(info.st_mode & 0o777, radix: 8)
+            throw makeError("it is readable or writable by others (mode \(mode)); run chmod 600 on it")
         }
-        defer { close(fd) }
-        if let problem = problem(withDescriptor: fd) { throw makeError(problem) }
-        guard let identity = identity(ofDescriptor: fd) else { throw makeError("cannot stat it (\(describe(errno)))") }
-        return identity
+        return (UInt64(info.st_dev), UInt64(info.st_ino))
     }
 
     /// The whole content of a private file, or nil if it does not exist.

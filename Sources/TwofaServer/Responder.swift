@@ -106,7 +106,10 @@ struct TwofaResponder: HTTPResponder {
         do {
             reply = try await route(request)
         } catch {
+            // What an operator must see to act: a bug, or a database or key file failing (the
+            // messages carry paths and reasons, never a credential).
             if case .internalError(let detail) = error { logger.error("internal error: \(detail)") }
+            if error.exitCode == 74 { logger.warning("\(error.message)") }
             reply = .error(error)
         }
         if let origin = request.headers[.origin], configuration.corsOrigins.contains(origin) {

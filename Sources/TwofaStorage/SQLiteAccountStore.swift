@@ -41,7 +41,7 @@ public final class SQLiteAccountStore: AccountStore {
             try SecureFiles.checkFolder(of: path, makeError)
         }
         try SecureFiles.checkCompanions(of: path, makeError)
-        let checked = try SecureFiles.checkExisting(path, makeError)
+        let checked = try SecureFiles.checkExistingWithoutOpening(path, makeError)
         var store = SQLiteAccountStore(connection: try SQLiteConnection(path: path, mode: .readWrite))
         // The file SQLite opened by path is the one checked (the folder check above already
         // keeps other users from swapping it; this catches anything else that did).

@@ -384,6 +384,47 @@ import Testing
         }
     }
 
+    /// The server holds several connections to the SQLite file; the CLI works on it at the same
+    /// time. Before the file check stopped opening (and so closing) the database, the server's
+    /// second connection dropped every POSIX lock the process held on it: the next CLI command
+    /// took itself for the last user of the file, checkpointed and deleted the WAL and -shm
+    /// under the running server, whose reads then failed (SQLITE_IOERR_SHORT_READ, 503).
+    @Test(.enabled(if: TestStore.isSQLite)) func theCLIAndTheServerShareTheFileSafely() throws {
+        let box = try Sandbox()
+        try box.register("kim")
+        let server = try ServerProcess(box)
+        let tokens = try signIn(server, "kim")
+        // Logins side by side: the hashing lane opens connections of its own.
+        let group = DispatchGroup()
+        for _ in 0..<6 {
+            group.enter()
+            DispatchQueue.global().async {
+                _ = try? server.call("POST", "/api/v1/auth/login", json: ["username": "kim", "password": defaultPassword])
+                group.leave()
+            }
+        }
+        #expect(group.wait(timeout: .now() + 60) == .success)
+        // Reads side by side (wrk, 64 connections for a second): the quick lane's connections.
+        let load = try runProcess(
+            "/usr/bin/wrk", ["-t2", "-c64", "-d1s", "-H", "Authorization: Bearer \(tokens.access)", server.base + "/api/v1/users/me"])
+        #expect(load.status == 0 && !load.stdout.contains("Non-2xx"), "\(load.stdout)")
+        #expect(try server.call("GET", "/api/v1/users/me", token: tokens.access).status == 200)
+        for name in ["lee", "max"] { try box.register(name) }
+        #expect(try box.run(["list", "--json"]).status == 0)
+        #expect(FileManager.default.fileExists(atPath: box.database + "-wal"), "the CLI removed the server's WAL")
+        #expect(FileManager.default.fileExists(atPath: box.database + "-shm"), "the CLI removed the server's -shm")
+        for _ in 0..<20 {
+            let me = try server.call("GET", "/api/v1/users/me", token: tokens.access)
+            #expect(me.status == 200, "\(me.text)")
+        }
+        let made = try server.call("POST", "/api/v1/auth/login", json: ["username": "kim", "password": defaultPassword])
+        #expect(made.status == 200)
+        // What the server wrote, the CLI reads.
+        #expect(try box.run(["audit", "--user", "kim", "--json"]).stdout.components(separatedBy: "\"event\":\"login\"").count >= 9)
+        #expect(server.stop() == 0)
+        #expect(!server.stderr.contains("warning"), "\(server.stderr)")
+    }
+
     /// HTTPS with --tls-cert and --tls-key: TLS 1.2 and later only.
     @Test func servesHTTPSWithTLS12AndLater() throws {
         let box = try Sandbox()
