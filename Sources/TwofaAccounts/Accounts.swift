@@ -369,6 +369,62 @@ public final class Accounts {
         return try Self.code(secret: secret, parameters: totp.parameters, at: time ?? now)
     }
 
+    /// `count` codes of `name`'s secret from the step at `time` on (`code --window`).
+    public func codes(name rawName: String, at time: Int64, count: Int) throws(TwofaError) -> [GeneratedCode] {
+        let (secret, parameters) = try openedSecret(name: rawName)
+        var copy = secret
+        defer { wipe(&copy) }
+        return try Self.codes(secret: copy, parameters: parameters, at: time, count: count)
+    }
+
+    /// How many steps from `time` `code` is `name`'s code, looking `window` steps either side
+    /// (`code --check`, as `oathtool KEY CODE`); nil when it is none of them. Nothing is used up.
+    public func offset(name rawName: String, of code: String, at time: Int64, window: Int) throws(TwofaError) -> Int? {
+        let (secret, parameters) = try openedSecret(name: rawName)
+        var copy = secret
+        defer { wipe(&copy) }
+        return try Self.offset(secret: copy, parameters: parameters, of: code, at: time, window: window)
+    }
+
+    private func openedSecret(name rawName: String) throws(TwofaError) -> ([UInt8], TOTPParameters) {
+        let name = try Username.normalize(rawName)
+        let (store, user) = try existingUser(name, access: .read)
+        guard let totp = user.totp else {
+            throw .wrongState(user: name, reason: "two-factor authentication is off")
+        }
+        return (try secretBox(for: store).open(totp.sealedSecret, user: name), totp.parameters)
+    }
+
+    /// `count` codes from the step at `time` on, each with its seconds left counted from `time`.
+    public static func codes(secret: [UInt8], parameters: TOTPParameters, at time: Int64, count: Int)
+        throws(TwofaError) -> [GeneratedCode]
+    {
+        var codes: [GeneratedCode] = []
+        for index in 0..<max(count, 1) {
+            let moment = time + Int64(index) * parameters.period
+            var generated = try code(secret: secret, parameters: parameters, at: moment)
+            generated.expiresIn += Int64(index) * parameters.period
+            codes.append(generated)
+        }
+        return codes
+    }
+
+    public static func offset(secret: [UInt8], parameters: TOTPParameters, of given: String, at time: Int64, window: Int)
+        throws(TwofaError) -> Int?
+    {
+        guard (0...OTPGenerator.latestTime).contains(time) else {
+            throw .invalidOption("--at must be 0 to \(OTPGenerator.latestTime) (UNIX seconds)")
+        }
+        let digits = given.filter { $0 != " " }
+        guard digits.count == parameters.digits, digits.utf8.allSatisfy({ (48...57).contains($0) }) else {
+            throw .malformedCode("malformed code: give \(parameters.digits) digits")
+        }
+        let generator = try OTPGenerator(secret: secret, parameters: parameters)
+        guard let step = generator.matchingStep(for: digits, at: time, window: UInt64(max(window, 0))) else { return nil }
+        let current = UInt64(max(time, 0)) / UInt64(parameters.period)
+        return Int(step >= current ? step - current : current - step)
+    }
+
     /// The code of any secret at `time` (what `oathtool --totp` prints).
     public static func code(secret: [UInt8], parameters: TOTPParameters, at time: Int64) throws(TwofaError)
         -> GeneratedCode

@@ -23,6 +23,13 @@ struct LibPQ: @unchecked Sendable {  // C function pointers, resolved once, neve
     typealias Clear = @convention(c) (OpaquePointer?) -> Void
     typealias Host = @convention(c) (OpaquePointer?) -> UnsafeMutablePointer<CChar>?
     typealias CmdTuples = @convention(c) (OpaquePointer?) -> UnsafeMutablePointer<CChar>?
+    typealias Prepare = @convention(c) (
+        OpaquePointer?, UnsafePointer<CChar>?, UnsafePointer<CChar>?, Int32, UnsafePointer<UInt32>?
+    ) -> OpaquePointer?
+    typealias ExecPrepared = @convention(c) (
+        OpaquePointer?, UnsafePointer<CChar>?, Int32, UnsafePointer<UnsafePointer<CChar>?>?, UnsafePointer<Int32>?,
+        UnsafePointer<Int32>?, Int32
+    ) -> OpaquePointer?
 
     let connectdbParams: ConnectParams
     let status: Status
@@ -38,6 +45,8 @@ struct LibPQ: @unchecked Sendable {  // C function pointers, resolved once, neve
     let host: Host
     let cmdTuples: CmdTuples
     let nfields: Count
+    let prepare: Prepare
+    let execPrepared: ExecPrepared
 
     static let loaded: Result<LibPQ, TwofaError> = Result { () throws(TwofaError) in
         let library = try SharedLibrary(soname: "libpq.so.5", package: "libpq5")
@@ -55,7 +64,9 @@ struct LibPQ: @unchecked Sendable {  // C function pointers, resolved once, neve
             clear: try library.function("PQclear", as: Clear.self),
             host: try library.function("PQhost", as: Host.self),
             cmdTuples: try library.function("PQcmdTuples", as: CmdTuples.self),
-            nfields: try library.function("PQnfields", as: Count.self))
+            nfields: try library.function("PQnfields", as: Count.self),
+            prepare: try library.function("PQprepare", as: Prepare.self),
+            execPrepared: try library.function("PQexecPrepared", as: ExecPrepared.self))
     }
 
     // libpq's enums, as its header fixes them.
@@ -171,6 +182,30 @@ final class PGConnection {
         let result: OpaquePointer? = withOptionalCStrings(texts) { values in
             library.execParams(handle, sql, Int32(texts.count), nil, values, nil, nil, 0)
         }
+        return try rows(of: result)
+    }
+
+    /// The statements prepared on this connection, by name.
+    private var prepared: Set<String> = []
+
+    /// As `run`, through a statement prepared once per connection under `name` (parsed and
+    /// planned once: the hot reads of a server).
+    @discardableResult
+    func runPrepared(_ name: String, _ sql: String, _ parameters: [PGValue] = []) throws(TwofaError) -> PGRows {
+        if !prepared.contains(name) {
+            let result = library.prepare(handle, name, sql, Int32(parameters.count), nil)
+            _ = try rows(of: result)
+            prepared.insert(name)
+        }
+        let texts = parameters.map(\.text)
+        let result: OpaquePointer? = withOptionalCStrings(texts) { values in
+            library.execPrepared(handle, name, Int32(texts.count), values, nil, nil, 0)
+        }
+        return try rows(of: result)
+    }
+
+    /// A result's rows, copied out, and the result freed; a failed one is a storage error.
+    private func rows(of result: OpaquePointer?) throws(TwofaError) -> PGRows {
         defer { library.clear(result) }
         let status = result.map { library.resultStatus($0) } ?? -1
         guard status == LibPQ.commandOK || status == LibPQ.tuplesOK, let result else {

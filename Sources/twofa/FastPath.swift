@@ -112,7 +112,10 @@ enum FastPath {
             var request = CodeRequest(
                 global: words.global, user: words.positionals.first, secretStdin: words.flags.contains("--secret-stdin"),
                 uriStdin: words.flags.contains("--uri-stdin"))
-            if let text = words.option("--at") { guard let value = Int64(text) else { return nil }; request.at = value }
+            if let text = words.option("--at") { guard let value = try? CodeRequest.time(text) else { return nil }; request.at = value }
+            request.hex = words.flags.contains("--hex")
+            if let text = words.option("--window") { guard let value = Int(text) else { return nil }; request.window = value }
+            request.check = words.option("--check")
             if let text = words.option("--algorithm") {
                 guard let value = OTPAlgorithm(rawValue: text) else { return nil }
                 request.algorithm = value

@@ -137,6 +137,6 @@ struct CodeInput: Equatable {
 
 /// Runs shared validation for swift-argument-parser, which reports a `ValidationError` as a
 /// usage error (exit 64) but wraps any other error.
-func asValidationError(_ check: () throws(TwofaError) -> Void) throws {
-    do { try check() } catch { throw ValidationError(error.message) }
+func asValidationError<T>(_ check: () throws(TwofaError) -> T) throws -> T {
+    do { return try check() } catch { throw ValidationError(error.message) }
 }

@@ -51,7 +51,8 @@ enum Grammar {
                 positionals: 1)
         case "code":
             CommandGrammar(
-                name: name, flags: ["--secret-stdin", "--uri-stdin"], options: ["--at", "--algorithm", "--digits", "--period"],
+                name: name, flags: ["--secret-stdin", "--uri-stdin", "--hex"],
+                options: ["--at", "--algorithm", "--digits", "--period", "--window", "--check"],
                 positionals: 1)
         case "unlock", "show", "delete":
             CommandGrammar(name: name, positionals: 1)

@@ -49,7 +49,7 @@ struct ExitCodeTests {
         (["verify", "alice", "--code", "12345678901234567890"], "", "malformed_code"),
         (["code", "--secret-stdin"], "not base32!", "invalid_secret"),
         (["code", "--secret-stdin"], "", "invalid_secret"),
-        (["code", "--secret-stdin", "--digits", "7"], "JBSWY3DPEHPK3PXP", "invalid_option"),
+        (["code", "--secret-stdin", "--digits", "9"], "JBSWY3DPEHPK3PXP", "invalid_option"),
         (["code", "--uri-stdin"], "https://example.com", "invalid_uri"),
         (["code", "--uri-stdin"], "otpauth://hotp/x?secret=JBSWY3DPEHPK3PXP&counter=1", "invalid_uri"),
         (["code", "--uri-stdin"], "otpauth://totp/x?secret=JBSWY3DPEHPK3PXP&digits=7", "invalid_uri"),

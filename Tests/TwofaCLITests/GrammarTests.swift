@@ -55,7 +55,7 @@ struct GrammarTests {
     static func fullParse(_ arguments: [String]) -> Request?? {
         guard let command = try? Twofa.parseAsRoot(Grammar.hoistGlobalOptions(arguments)) else { return .some(nil) }
         switch command {
-        case let code as Code: return .code(code.request)
+        case let code as Code: return (try? code.request).map { .code($0) } ?? .some(nil)
         case let login as Login: return .login(login.request)
         case let verify as Verify: return .verify(verify.request)
         case let qr as QR: return .qr(qr.request)
