@@ -185,17 +185,21 @@ final class PGConnection {
         return try rows(of: result)
     }
 
-    /// The statements prepared on this connection, by name.
-    private var prepared: Set<String> = []
+    /// The statements prepared on this connection: their names, by their SQL.
+    private var prepared: [String: String] = [:]
 
-    /// As `run`, through a statement prepared once per connection under `name` (parsed and
-    /// planned once: the hot reads of a server).
+    /// As `run`, through a statement prepared once per connection (parsed and planned once:
+    /// the hot reads of a server). The SQL is the key, so one name never stands for two.
     @discardableResult
-    func runPrepared(_ name: String, _ sql: String, _ parameters: [PGValue] = []) throws(TwofaError) -> PGRows {
-        if !prepared.contains(name) {
+    func runPrepared(_ sql: String, _ parameters: [PGValue] = []) throws(TwofaError) -> PGRows {
+        let name: String
+        if let known = prepared[sql] {
+            name = known
+        } else {
+            name = "twofa_\(prepared.count + 1)"
             let result = library.prepare(handle, name, sql, Int32(parameters.count), nil)
             _ = try rows(of: result)
-            prepared.insert(name)
+            prepared[sql] = name
         }
         let texts = parameters.map(\.text)
         let result: OpaquePointer? = withOptionalCStrings(texts) { values in

@@ -24,7 +24,6 @@ extension PostgreSQLAccountStore {
 
     public func session(id: String) throws(TwofaError) -> SessionRecord? {
         let rows = try connection.runPrepared(
-            "twofa_session",
             """
             SELECT s.id, s.user_id, u.name, s.methods, s.created_at, s.expires_at,
                    u.created_at, u.last_login_at, t.status
@@ -41,8 +40,7 @@ extension PostgreSQLAccountStore {
     }
 
     public func refreshToken(digest: [UInt8]) throws(TwofaError) -> RefreshTokenRecord? {
-        let rows = try connection.runPrepared(
-            "twofa_session",
+        let rows = try connection.run(
             """
             SELECT s.id, s.user_id, u.name, s.methods, s.created_at, s.expires_at, r.used_at
             FROM twofa.refresh_tokens r JOIN twofa.sessions s ON s.id = r.session_id
