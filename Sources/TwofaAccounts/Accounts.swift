@@ -80,7 +80,10 @@ public final class Accounts {
     /// The key file, read (or made) once per Accounts.
     func secretBox(for store: (any AccountStore)?) throws(TwofaError) -> SecretBox {
         if let loadedBox { return loadedBox }
-        let box = try SecretBox.load(path: try environment.keyFilePath(), creatingFor: store, random: environment.random)
+        let path = try environment.keyFilePath()
+        // A rekey killed after its commit and before its rename leaves KEYFILE.new in force.
+        if let store, SecureFiles.exists(path + ".new") { try finishInterruptedRekey(store: store, path: path) }
+        let box = try SecretBox.load(path: path, creatingFor: store, random: environment.random)
         loadedBox = box
         return box
     }

@@ -9,7 +9,7 @@ struct SecretBox {
     private let key: SymmetricKey
     let path: String
 
-    private init(key: [UInt8], path: String) {
+    init(key: [UInt8], path: String) {
         self.key = SymmetricKey(data: key)
         self.path = path
     }

@@ -271,7 +271,7 @@ extension Accounts {
     }
 
     /// What a signing key is sealed with, beside the key file: no username can be it.
-    private static func signingKeyContext(_ kid: String) -> String { "\u{1}signing key \(kid)" }
+    static func signingKeyContext(_ kid: String) -> String { "\u{1}signing key \(kid)" }
 }
 
 extension Accounts {

@@ -107,4 +107,29 @@ extension PostgreSQLAccountStore {
             "INSERT INTO twofa.signing_keys (kid, sealed_key, public_key, created_at) VALUES ($1, $2, $3, $4)",
             [.text(key.kid), .bytes(key.sealedPrivateKey), .bytes(key.publicKey), .integer(key.createdAt)])
     }
+
+    public func sealedValues() throws(TwofaError) -> [SealedValue] {
+        let rows = try connection.run(
+            "SELECT u.id, u.name, t.sealed_secret FROM twofa.totp t JOIN twofa.users u ON u.id = t.user_id ORDER BY u.id")
+        var values = rows.rows.indices.map { index in
+            SealedValue(owner: .user(id: rows.int64(index, 0), name: rows.text(index, 1)), sealed: rows.bytes(index, 2))
+        }
+        for key in try signingKeys() {
+            values.append(SealedValue(owner: .signingKey(kid: key.kid), sealed: key.sealedPrivateKey))
+        }
+        return values
+    }
+
+    /// One statement a value: a rotation of many thousands costs a round trip each (inside
+    /// one transaction), which keeps it simple; `rekey` is rare.
+    public func updateSealedValue(_ value: SealedValue) throws(TwofaError) {
+        switch value.owner {
+        case .user(let id, _):
+            try connection.runPrepared(
+                "UPDATE twofa.totp SET sealed_secret = $1 WHERE user_id = $2", [.bytes(value.sealed), .integer(id)])
+        case .signingKey(let kid):
+            try connection.runPrepared(
+                "UPDATE twofa.signing_keys SET sealed_key = $1 WHERE kid = $2", [.bytes(value.sealed), .text(kid)])
+        }
+    }
 }

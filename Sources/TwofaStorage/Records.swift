@@ -78,6 +78,8 @@ public enum AuditEventName: String, Sendable, CaseIterable {
     case imported = "import"
     case backupCodes = "backup_codes"
     case upgrade
+    /// The key file changed (`rekey`), or an interrupted change was finished.
+    case rekey
     /// The HTTP API: a session ended by its user, or revoked (a refresh token used twice).
     case logout
     case revoke
@@ -181,6 +183,10 @@ public protocol AccountStore: SessionStore {
     func deleteUser(userID: Int64) throws(TwofaError)
     /// Whether any sealed secret is stored (then the key file must exist).
     func hasSealedSecrets() throws(TwofaError) -> Bool
+    /// Every sealed value (TOTP secrets by user, then signing keys), for a key rotation.
+    func sealedValues() throws(TwofaError) -> [SealedValue]
+    /// Replaces one sealed value (inside a write transaction).
+    func updateSealedValue(_ value: SealedValue) throws(TwofaError)
     func appendAudit(_ event: AuditEvent) throws(TwofaError)
     /// Many events through one prepared statement.
     func appendAudit(_ events: [AuditEvent]) throws(TwofaError)
@@ -272,4 +278,20 @@ public protocol SessionStore: AnyObject {
     func updateLoginToken(digest: [UInt8], failures: Int, usedAt: Int64?) throws(TwofaError)
     func signingKeys() throws(TwofaError) -> [SigningKeyRecord]
     func insertSigningKey(_ key: SigningKeyRecord) throws(TwofaError)
+}
+
+/// One value sealed with the key file: a user's TOTP secret or a signing key.
+public struct SealedValue: Equatable, Sendable {
+    public enum Owner: Equatable, Sendable {
+        case user(id: Int64, name: String)
+        case signingKey(kid: String)
+    }
+
+    public var owner: Owner
+    public var sealed: [UInt8]
+
+    public init(owner: Owner, sealed: [UInt8]) {
+        self.owner = owner
+        self.sealed = sealed
+    }
 }

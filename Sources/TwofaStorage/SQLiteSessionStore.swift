@@ -105,4 +105,28 @@ extension SQLiteAccountStore {
         try connection.prepare("INSERT INTO signing_keys (kid, sealed_key, public_key, created_at) VALUES (?, ?, ?, ?)")
             .bind(.text(key.kid), .blob(key.sealedPrivateKey), .blob(key.publicKey), .integer(key.createdAt)).run()
     }
+
+    public func sealedValues() throws(TwofaError) -> [SealedValue] {
+        var values: [SealedValue] = []
+        let secrets = try connection.prepare(
+            "SELECT u.id, u.name, t.sealed_secret FROM totp t JOIN users u ON u.id = t.user_id ORDER BY u.id")
+        while try secrets.step() {
+            values.append(SealedValue(owner: .user(id: secrets.int64(0), name: secrets.text(1)), sealed: secrets.blob(2)))
+        }
+        for key in try signingKeys() {
+            values.append(SealedValue(owner: .signingKey(kid: key.kid), sealed: key.sealedPrivateKey))
+        }
+        return values
+    }
+
+    public func updateSealedValue(_ value: SealedValue) throws(TwofaError) {
+        switch value.owner {
+        case .user(let id, _):
+            try connection.prepare("UPDATE totp SET sealed_secret = ? WHERE user_id = ?")
+                .bind(.blob(value.sealed), .integer(id)).run()
+        case .signingKey(let kid):
+            try connection.prepare("UPDATE signing_keys SET sealed_key = ? WHERE kid = ?")
+                .bind(.blob(value.sealed), .text(kid)).run()
+        }
+    }
 }

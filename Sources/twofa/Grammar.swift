@@ -28,7 +28,7 @@ enum Grammar {
     /// Every subcommand, in the order of `Twofa.configuration.subcommands`.
     static let commandNames = [
         "register", "login", "enable-2fa", "verify", "disable", "qr", "code", "backup-codes", "unlock", "passwd",
-        "list", "show", "delete", "audit", "export", "import", "serve",
+        "list", "show", "delete", "audit", "export", "import", "rekey", "check-key", "serve",
     ]
 
     private static let enrolmentOptions = ["--issuer", "--algorithm", "--digits", "--period", "--qr"]
@@ -68,6 +68,10 @@ enum Grammar {
             CommandGrammar(
                 name: name, flags: ["--dry-run"], options: ["--format", "--google-authenticator", "--user", "--issuer"],
                 positionals: 1)
+        case "rekey":
+            CommandGrammar(name: name, options: ["--new-key-file"])
+        case "check-key":
+            CommandGrammar(name: name)
         case "serve":
             CommandGrammar(
                 name: name, flags: ["--allow-signup"],

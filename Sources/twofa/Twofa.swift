@@ -20,7 +20,7 @@ struct Twofa: ParsableCommand {
         subcommands: [
             Register.self, Login.self, EnableTwoFactor.self, Verify.self, Disable.self, QR.self, Code.self,
             BackupCodesCommand.self, Unlock.self, Passwd.self, List.self, Show.self, Delete.self, Audit.self,
-            Export.self, Import.self, Serve.self,
+            Export.self, Import.self, Rekey.self, CheckKey.self, Serve.self,
         ]
     )
 }
