@@ -3,6 +3,21 @@ import Glibc
 import TwofaAccounts
 import TwofaDomain
 
+/// Where the accounts are: the global options of both executables, `twofa` and `twofa-serve`.
+public struct StoreOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp(
+        "The database: a SQLite file or a postgresql:// URI (default: $TWOFA_DB, else $XDG_DATA_HOME/twofa/twofa.db, else ~/.local/share/twofa/twofa.db).",
+        valueName: "path"))
+    public var db: String?
+
+    @Option(name: .long, help: ArgumentHelp(
+        "The key file that encrypts TOTP secrets (default: $TWOFA_KEY_FILE, else the database path plus .key; required with PostgreSQL).",
+        valueName: "path"))
+    public var keyFile: String?
+
+    public init() {}
+}
+
 /// The options of `twofa serve` (http.md, "Starting it"), declared once: `twofa` shows them in
 /// its help and completions, `twofa-serve` parses them. The database, the key file and --json
 /// are the global options.

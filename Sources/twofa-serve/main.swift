@@ -11,15 +11,7 @@ struct Serve: AsyncParsableCommand {
         commandName: "twofa serve",
         abstract: "Serve the accounts over HTTP: register, two-step login, TOTP enrolment, signed tokens.")
 
-    @Option(name: .long, help: ArgumentHelp(
-        "The database: a SQLite file or a postgresql:// URI (default: $TWOFA_DB, else $XDG_DATA_HOME/twofa/twofa.db, else ~/.local/share/twofa/twofa.db).",
-        valueName: "path"))
-    var db: String?
-
-    @Option(name: .long, help: ArgumentHelp(
-        "The key file (default: $TWOFA_KEY_FILE, else the database path plus .key; required with PostgreSQL).",
-        valueName: "path"))
-    var keyFile: String?
+    @OptionGroup var store: StoreOptions
 
     @Flag(help: "Write the access log as JSON Lines.")
     var json = false
@@ -28,7 +20,7 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let configuration: ServeConfiguration
-        do { configuration = try options.configuration(db: db, keyFile: keyFile, jsonLog: json) } catch {
+        do { configuration = try options.configuration(db: store.db, keyFile: store.keyFile, jsonLog: json) } catch {
             ServeConfiguration.say(error.message)
             throw ExitCode(error.exitCode)
         }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import TwofaAccounts
 import TwofaDomain
+import TwofaServeOptions
 
 /// The options every subcommand takes, and what follows from them.
 protocol GlobalSettings {
@@ -20,15 +21,10 @@ struct Global: GlobalSettings, Equatable {
 
 /// The options every subcommand takes, as swift-argument-parser reads them.
 struct GlobalOptions: ParsableArguments, GlobalSettings {
-    @Option(name: .long, help: ArgumentHelp(
-        "The database: a SQLite file or a postgresql:// URI (default: $TWOFA_DB, else $XDG_DATA_HOME/twofa/twofa.db, else ~/.local/share/twofa/twofa.db).",
-        valueName: "path"))
-    var db: String?
-
-    @Option(name: .long, help: ArgumentHelp(
-        "The key file that encrypts TOTP secrets (default: $TWOFA_KEY_FILE, else the database path plus .key; required with PostgreSQL).",
-        valueName: "path"))
-    var keyFile: String?
+    /// --db and --key-file, declared once for twofa and twofa-serve.
+    @OptionGroup var store: StoreOptions
+    var db: String? { store.db }
+    var keyFile: String? { store.keyFile }
 
     @Flag(name: .long, help: "Print one JSON object for the result; never prompt.")
     var json = false
