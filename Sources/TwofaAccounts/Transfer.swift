@@ -185,4 +185,44 @@ extension Accounts {
                 detail: "google-authenticator file, \(file.scratchCodes.count) scratch codes\(ignored)"))
         }
     }
+
+    /// A google-authenticator state file for `name`'s active enrolment, which
+    /// `pam_google_authenticator` accepts, so a host can move back. Scratch codes are stored
+    /// only as digests: `scratchCodes` new 8-digit ones are made, added to the user's backup
+    /// codes (so each works once in either place) and written. Only SHA1, 6 digits and 30 s
+    /// fit the format.
+    public func exportGoogleAuthenticator(name rawName: String, scratchCodes: Int) throws(TwofaError) -> [UInt8] {
+        let name = try Username.normalize(rawName)
+        guard (0...10).contains(scratchCodes) else { throw .invalidOption("--scratch-codes must be 0 to 10") }
+        let (store, user) = try existingUser(name)
+        guard let totp = user.totp, totp.status == .on else {
+            throw .wrongState(user: name, reason: "two-factor authentication is not on: nothing to export")
+        }
+        guard totp.parameters == .default else {
+            throw .invalidOption(
+                "a google-authenticator file holds SHA1, 6-digit, 30 s codes only; '\(name)' has \(totp.parameters.algorithm.rawValue), \(totp.parameters.digits) digits, \(totp.parameters.period) s")
+        }
+        var secret = try secretBox(for: store).open(totp.sealedSecret, user: name)
+        defer { wipe(&secret) }
+        var codes: [String] = []
+        while codes.count < scratchCodes {
+            // Uniform over 10^8: 4 random bytes, those above the last whole multiple redrawn.
+            let bytes = try environment.random.bytes(4)
+            let value = bytes.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+            guard value < 4_200_000_000 else { continue }
+            let digits = String(value % 100_000_000)
+            let code = String(repeating: "0", count: 8 - digits.count) + digits
+            if !codes.contains(code) { codes.append(code) }
+        }
+        let digests = codes.map { BackupCodes.digest($0, secret: secret, user: name) }
+        try store.writeTransaction { () throws(TwofaError) in
+            try store.addBackupCodes(userID: user.id, digests: digests)
+            try store.appendAudit(AuditEvent(
+                at: environment.clock.now(), event: .export, user: name, ok: true,
+                detail: "google-authenticator file, \(codes.count) new scratch codes"))
+        }
+        var text = Base32.encode(secret) + "\n\" RATE_LIMIT 3 30\n\" WINDOW_SIZE 3\n\" DISALLOW_REUSE\n\" TOTP_AUTH\n"
+        for code in codes { text += code + "\n" }
+        return Array(text.utf8)
+    }
 }

@@ -91,21 +91,10 @@ public enum Base32 {
 /// Hex (RFC 4648 base16), as `oathtool` takes secrets: either case, spaces ignored.
 public enum Base16 {
     public static func decode(_ text: String) throws(TwofaError) -> [UInt8] {
-        var nibbles: [UInt8] = []
-        for byte in text.utf8 where byte != UInt8(ascii: " ") {
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): nibbles.append(byte - UInt8(ascii: "0"))
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): nibbles.append(byte - UInt8(ascii: "a") + 10)
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): nibbles.append(byte - UInt8(ascii: "A") + 10)
-            default: throw .invalidSecret("the secret is not hex (0-9, a-f)")
-            }
+        let compact = String(text.filter { $0 != " " })
+        guard !compact.isEmpty, let bytes = unhex(compact) else {
+            throw .invalidSecret("the secret is not hex: an even number of digits 0-9, a-f")
         }
-        guard !nibbles.isEmpty, nibbles.count % 2 == 0 else {
-            throw .invalidSecret("the hex secret needs an even number of digits")
-        }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(nibbles.count / 2)
-        for index in stride(from: 0, to: nibbles.count, by: 2) { bytes.append(nibbles[index] << 4 | nibbles[index + 1]) }
         return bytes
     }
 }

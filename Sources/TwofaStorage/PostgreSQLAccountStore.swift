@@ -459,6 +459,10 @@ public final class PostgreSQLAccountStore: AccountStore {
 
     public func replaceBackupCodes(userID: Int64, digests: [[UInt8]]) throws(TwofaError) {
         try connection.run("DELETE FROM twofa.backup_codes WHERE user_id = $1", [.integer(userID)])
+        try addBackupCodes(userID: userID, digests: digests)
+    }
+
+    public func addBackupCodes(userID: Int64, digests: [[UInt8]]) throws(TwofaError) {
         guard !digests.isEmpty else { return }
         let codes = Self.unnest(digests.map { [.integer(userID), .bytes($0)] }, types: ["bigint", "bytea"])
         try connection.run(

@@ -167,6 +167,8 @@ public protocol AccountStore: SessionStore {
     func setUnknownAttempts(name: String, _ attempts: UnknownAttempts) throws(TwofaError)
     /// Replaces the user's backup codes (digests only) with `digests`; empty erases them.
     func replaceBackupCodes(userID: Int64, digests: [[UInt8]]) throws(TwofaError)
+    /// Adds backup codes beside the user's others (scratch codes written to a google-authenticator file).
+    func addBackupCodes(userID: Int64, digests: [[UInt8]]) throws(TwofaError)
     /// Marks the unused backup code with this digest used; false if there is none.
     func useBackupCode(userID: Int64, digest: [UInt8], at time: Int64) throws(TwofaError) -> Bool
     func backupCodesLeft(userID: Int64) throws(TwofaError) -> Int

@@ -342,6 +342,10 @@ public final class SQLiteAccountStore: AccountStore {
 
     public func replaceBackupCodes(userID: Int64, digests: [[UInt8]]) throws(TwofaError) {
         try connection.prepare("DELETE FROM backup_codes WHERE user_id = ?").bind(.integer(userID)).run()
+        try addBackupCodes(userID: userID, digests: digests)
+    }
+
+    public func addBackupCodes(userID: Int64, digests: [[UInt8]]) throws(TwofaError) {
         let insert = try connection.prepare(Self.insertCodeSQL)
         for digest in digests {
             try insert.bind(.integer(userID), .blob(digest)).run()

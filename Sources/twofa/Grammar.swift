@@ -63,7 +63,7 @@ enum Grammar {
         case "audit":
             CommandGrammar(name: name, options: ["--user", "--since", "--limit"])
         case "export":
-            CommandGrammar(name: name, options: ["--output"])
+            CommandGrammar(name: name, options: ["--output", "--google-authenticator", "--scratch-codes"])
         case "import":
             CommandGrammar(
                 name: name, flags: ["--dry-run"], options: ["--format", "--google-authenticator", "--user", "--issuer"],

@@ -15,6 +15,20 @@ struct Export: ContextualCommand {
 
     @OptionGroup var global: GlobalOptions
     @Option(help: ArgumentHelp("The file to write (default: standard output).", valueName: "file")) var output: String?
+    @Option(help: ArgumentHelp(
+        "Write USER's enrolment as a google-authenticator state file instead (pam_google_authenticator reads it).",
+        valueName: "user"))
+    var googleAuthenticator: String?
+    @Option(help: ArgumentHelp(
+        "With a google-authenticator file: make N new 8-digit scratch codes (0 to 10, default 0), good once in either place.",
+        valueName: "n"))
+    var scratchCodes: Int?
+
+    func validate() throws {
+        if scratchCodes != nil && googleAuthenticator == nil {
+            throw ValidationError("--scratch-codes goes with --google-authenticator USER")
+        }
+    }
 
     func run(in context: CommandContext) throws {
         if output == nil {
@@ -25,6 +39,21 @@ struct Export: ContextualCommand {
             if let problem = SecureFiles.exposure(ofDescriptor: STDOUT_FILENO) {
                 throw TwofaError.file(path: "standard output", reason: problem)
             }
+        }
+        if let user = googleAuthenticator {
+            var bytes = try global.accounts(context).exportGoogleAuthenticator(name: user, scratchCodes: scratchCodes ?? 0)
+            defer { wipe(&bytes) }
+            if let output {
+                try SecureFiles.writePrivate(output, content: bytes)
+                let name = try Username.normalize(user)
+                context.result(
+                    .object([("user", .string(name)), ("output", .string(output))]),
+                    text: "Wrote the google-authenticator file of \(name) to \(output).")
+            } else {
+                // Our own text: a base32 secret, option lines and digits.
+                context.trusted(String(decoding: bytes, as: UTF8.self))
+            }
+            return
         }
         let accounts = try global.accounts(context).exportAccounts()
         var text = ""
