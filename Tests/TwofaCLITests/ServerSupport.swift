@@ -12,12 +12,16 @@ final class ServerProcess: @unchecked Sendable {
     private(set) var port = 0
     var base: String { "\(scheme)://127.0.0.1:\(port)" }
     let scheme: String
+    /// The host of --listen, as the listening line names it.
+    let host: String
 
     init(
         _ box: Sandbox, _ arguments: [String] = [], environment: [String: String] = [:], scheme: String = "http",
         listen: String = "127.0.0.1:0"
     ) throws {
         self.scheme = scheme
+        let host = String(listen.split(separator: ":").dropLast().joined(separator: ":"))
+        self.host = host
         process.executableURL = Sandbox.binary
         process.arguments = ["serve", "--listen", listen] + arguments
         var env = box.environment
@@ -34,7 +38,7 @@ final class ServerProcess: @unchecked Sendable {
             self.collected.append(data)
             let text = String(decoding: self.collected, as: UTF8.self)
             self.lock.unlock()
-            if self.port == 0, let range = text.range(of: "listening on \(scheme)://127.0.0.1:") {
+            if self.port == 0, let range = text.range(of: "listening on \(scheme)://\(host):") {
                 let digits = text[range.upperBound...].prefix { $0.isNumber }
                 if let port = Int(digits), text[range.upperBound...].dropFirst(digits.count).first == "\n" {
                     self.port = port
@@ -55,10 +59,10 @@ final class ServerProcess: @unchecked Sendable {
         return String(decoding: collected, as: UTF8.self)
     }
 
-    /// SIGTERM, and the exit status (bounded wait).
-    func stop() -> Int32 {
+    /// SIGTERM (or `signal`), and the exit status (bounded wait).
+    func stop(_ signal: Int32 = SIGTERM) -> Int32 {
         guard process.isRunning else { return process.terminationStatus }
-        kill(process.processIdentifier, SIGTERM)
+        kill(process.processIdentifier, signal)
         let deadline = Date().addingTimeInterval(20)
         while process.isRunning && Date() < deadline { usleep(10_000) }
         if process.isRunning {

@@ -375,8 +375,14 @@ import Testing
         _ = try other.call("POST", "/api/v1/auth/register", json: ["username": "gus", "password": password])
         let tokens = try signIn(other, "gus")
         #expect(try server.call("GET", "/api/v1/users/me", token: tokens.access).status == 200)
-        #expect(other.stop() == 0)
+        #expect(other.stop(SIGINT) == 0, "SIGINT: exit 0")
         #expect(server.stop() == 0, "SIGTERM: exit 0 after in-flight requests")
+        // Every address, no TLS: a warning, and it serves all the same.
+        let open = try ServerProcess(box, listen: "0.0.0.0:0")
+        #expect(open.stderr.contains("warning: listening on 0.0.0.0 without TLS"), "\(open.stderr)")
+        #expect(try open.call("GET", "/healthz").status == 200)
+        #expect(open.stop() == 0)
+        #expect(!server.stderr.contains("warning"), "no warning on loopback")
         // Bad options: 64, one line.
         for arguments in [["--listen", "nowhere"], ["--access-ttl", "0"], ["--cors-origin", "*"], ["--tls-cert", "x"], ["--bogus"]] {
             let bad = try runProcess(Sandbox.binary.path, ["serve"] + arguments, environment: box.environment)
