@@ -1,3 +1,4 @@
+import Glibc
 import TwofaDomain
 import TwofaStorage
 
@@ -76,16 +77,27 @@ public final class Accounts {
     }
 
     var loadedBox: SecretBox?
+    /// The key file the box was read from (device, inode, modification time): a long-lived
+    /// Accounts (a server's) reads the key again once `rekey` or an operator replaced it.
+    var loadedKeyFile: [Int64]?
 
-    /// The key file, read (or made) once per Accounts.
+    /// The key file, read (or made) once per Accounts, and again when the file changed.
     func secretBox(for store: (any AccountStore)?) throws(TwofaError) -> SecretBox {
-        if let loadedBox { return loadedBox }
         let path = try environment.keyFilePath()
+        let current = Self.fileStamp(path)
+        if let loadedBox, current != nil, current == loadedKeyFile { return loadedBox }
         // A rekey killed after its commit and before its rename leaves KEYFILE.new in force.
-        if let store, SecureFiles.exists(path + ".new") { try finishInterruptedRekey(store: store, path: path) }
+        if let store, SecureFiles.exists(path + ".new") { try finishInterruptedRekey(store: store, path: path, waiting: false) }
         let box = try SecretBox.load(path: path, creatingFor: store, random: environment.random)
         loadedBox = box
+        loadedKeyFile = Self.fileStamp(path)
         return box
+    }
+
+    static func fileStamp(_ path: String) -> [Int64]? {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return nil }
+        return [Int64(info.st_dev), Int64(info.st_ino), Int64(info.st_mtim.tv_sec), Int64(info.st_mtim.tv_nsec)]
     }
 
     // MARK: - Register

@@ -56,6 +56,9 @@ public struct AccountsEnvironment: Sendable {
 }
 
 extension AccountsEnvironment {
+    /// The database as messages name it (a PostgreSQL URI without its password).
+    public var databaseForMessages: String { redactedURI(databasePath) }
+
     /// Whether the accounts live in PostgreSQL rather than a SQLite file.
     public var usesPostgreSQL: Bool { isPostgreSQLURI(databasePath) }
 

@@ -29,13 +29,13 @@ public struct KeyCheck: Sendable {
 extension Accounts {
     public func rekey(newKeyFile: String?) throws(TwofaError) -> RekeyResult {
         guard let store = try store(create: false) else {
-            throw .storage(path: environment.databasePath, reason: "it does not exist")
+            throw .storage(path: environment.databaseForMessages, reason: "it does not exist")
         }
         let path = try environment.keyFilePath()
         let makeError = { (reason: String) in TwofaError.keyFile(path: path, reason: reason) }
-        let lock = try KeyFileLock(path: path)
+        guard let lock = try KeyFileLock(path: path) else { throw makeError("cannot lock it") }
         defer { lock.release() }
-        if SecureFiles.exists(path + ".new") { try finishInterruptedRekey(store: store, path: path, locked: true) }
+        if SecureFiles.exists(path + ".new") { try finishInterruptedRekey(store: store, path: path, lock: false) }
         guard var oldBytes = try SecureFiles.read(path, maximumBytes: 4096, makeError), oldBytes.count == SecretBox.keyLength
         else { throw makeError("it is missing or not a \(SecretBox.keyLength)-byte key: nothing to rotate from") }
         defer { wipe(&oldBytes) }
@@ -82,6 +82,7 @@ extension Accounts {
         // 3. and 4.
         try putNewKeyInPlace(path: path, oldBytes: oldBytes)
         loadedBox = nil
+        loadedKeyFile = nil
         return RekeyResult(rekeyed: count, oldKeyFile: path + ".old")
     }
 
@@ -121,21 +122,37 @@ extension Accounts {
         }
     }
 
-    /// KEYFILE.new was left by a rekey that was killed: if it is the key that opens the
-    /// database, the rekey committed, and it is put in place; if KEYFILE opens it, the rekey
-    /// never committed, and KEYFILE.new goes.
-    func finishInterruptedRekey(store: any AccountStore, path: String, locked: Bool = false) throws(TwofaError) {
-        let lock = locked ? nil : try KeyFileLock(path: path)
-        defer { lock?.release() }
+    /// KEYFILE.new was left by a rekey that was killed: if it is the key that opens every
+    /// sealed value, the rekey committed, and it is put in place; if KEYFILE opens every one,
+    /// the rekey never committed, and KEYFILE.new goes. Anything else (a mix) changes nothing
+    /// and is exit 74. `lock: false` when the caller holds the lock already; `waiting: false`
+    /// skips the recovery while another process holds it (a rotation is running: it finishes
+    /// its own), so a command inside a write transaction never waits on a rotation that waits
+    /// for that transaction.
+    func finishInterruptedRekey(store: any AccountStore, path: String, lock: Bool = true, waiting: Bool = true)
+        throws(TwofaError)
+    {
+        var held: KeyFileLock?
+        if lock {
+            guard let taken = try KeyFileLock(path: path, waiting: waiting) else { return }
+            held = taken
+        }
+        defer { held?.release() }
         guard SecureFiles.exists(path + ".new") else { return }
         let makeError = { (reason: String) in TwofaError.keyFile(path: path + ".new", reason: reason) }
-        guard let sample = try store.sealedValues().first else {
+        let values = try store.sealedValues()
+        guard !values.isEmpty else {
             unlink(path + ".new")
             return
         }
-        let context = Self.sealingContext(sample.owner)
-        if let current = try SecretBox.loadExisting(path: path), var plain = try? current.open(sample.sealed, user: context) {
-            wipe(&plain)
+        func opensEvery(_ box: SecretBox) -> Bool {
+            values.allSatisfy { value in
+                guard var plain = try? box.open(value.sealed, user: Self.sealingContext(value.owner)) else { return false }
+                wipe(&plain)
+                return true
+            }
+        }
+        if let current = try SecretBox.loadExisting(path: path), opensEvery(current) {
             unlink(path + ".new")
             return
         }
@@ -143,10 +160,9 @@ extension Accounts {
             newBytes.count == SecretBox.keyLength
         else { throw makeError("a rekey was interrupted, and this file is not a key: restore the key file from your backup") }
         defer { wipe(&newBytes) }
-        guard var plain = try? SecretBox(key: newBytes, path: path + ".new").open(sample.sealed, user: context) else {
-            throw makeError("a rekey was interrupted, and neither this file nor \(path) opens the database: restore the key file from your backup")
+        guard opensEvery(SecretBox(key: newBytes, path: path + ".new")) else {
+            throw makeError("a rekey was interrupted, and neither this file nor \(path) opens every secret: keep both, and run 'twofa check-key --key-file' with each")
         }
-        wipe(&plain)
         var oldBytes = try SecureFiles.read(path, maximumBytes: 4096) { TwofaError.keyFile(path: path, reason: $0) } ?? []
         defer { wipe(&oldBytes) }
         try putNewKeyInPlace(path: path, oldBytes: oldBytes)
@@ -167,14 +183,19 @@ extension Accounts {
 struct KeyFileLock {
     private let descriptor: Int32
 
-    init(path: String) throws(TwofaError) {
+    /// The lock, waited for; nil without `waiting` when another process holds it.
+    init?(path: String, waiting: Bool = true) throws(TwofaError) {
         let lockPath = path + ".lock"
         try SecureFiles.checkFolder(of: lockPath) { TwofaError.keyFile(path: lockPath, reason: $0) }
         descriptor = open(lockPath, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
             throw .keyFile(path: lockPath, reason: "cannot open it (\(SecureFiles.describe(errno)))")
         }
-        while flock(descriptor, LOCK_EX) != 0 {
+        while flock(descriptor, LOCK_EX | (waiting ? 0 : LOCK_NB)) != 0 {
+            if errno == EWOULDBLOCK {
+                close(descriptor)
+                return nil
+            }
             guard errno == EINTR else {
                 close(descriptor)
                 throw .keyFile(path: lockPath, reason: "cannot lock it (\(SecureFiles.describe(errno)))")

@@ -278,7 +278,7 @@ extension Accounts {
     /// Whether the database answers (the server's health check): a read of the signing keys.
     public func ping() throws(TwofaError) {
         guard let store = try store(create: false) else {
-            throw .storage(path: environment.databasePath, reason: "it does not exist")
+            throw .storage(path: environment.databaseForMessages, reason: "it does not exist")
         }
         _ = try store.signingKeys()
     }

@@ -56,7 +56,7 @@ final class AccountsPool: Sendable {
                 }
             }
         } catch {
-            throw .storage(path: environment.databasePath, reason: "the server is shutting down")
+            throw .storage(path: environment.databaseForMessages, reason: "the server is shutting down")
         }
         return try result.get()
     }

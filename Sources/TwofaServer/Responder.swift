@@ -46,6 +46,10 @@ struct Reply: Sendable {
         case .internalError:
             // Details of a bug stay in the server's log, not in the answer.
             message = "internal error"
+        case .storage, .keyFile, .file:
+            // Paths, hosts and account names are for the operator (the server's log), not for
+            // whoever asks.
+            message = "the accounts cannot be reached now: try again later"
         default:
             break
         }
@@ -103,14 +107,17 @@ struct TwofaResponder: HTTPResponder {
     func respond(to request: Request, context: Context) async throws -> Response {
         let started = ContinuousClock.now
         var reply: Reply
+        var caller: Caller?
         do {
-            reply = try await route(request)
+            reply = try await route(request, caller: &caller)
         } catch {
             // What an operator must see to act: a bug, or a database or key file failing (the
             // messages carry paths and reasons, never a credential).
             if case .internalError(let detail) = error { logger.error("internal error: \(detail)") }
             if error.exitCode == 74 { logger.warning("\(error.message)") }
             reply = .error(error)
+            // A failed request of a signed-in user is logged under the token's subject.
+            reply.user = caller?.user
         }
         if let origin = request.headers[.origin], configuration.corsOrigins.contains(origin) {
             reply.headers[.accessControlAllowOrigin] = origin
@@ -140,7 +147,7 @@ struct TwofaResponder: HTTPResponder {
         return "\(thousandths / 1000).\(String(repeating: "0", count: 3 - fraction.count))\(fraction)"
     }
 
-    private func route(_ request: Request) async throws(TwofaError) -> Reply {
+    private func route(_ request: Request, caller authenticated: inout Caller?) async throws(TwofaError) -> Reply {
         let path = request.uri.path
         guard let methods = routes[path] else {
             return .problem(404, "not_found", "no such endpoint: see /openapi.json")
@@ -163,9 +170,8 @@ struct TwofaResponder: HTTPResponder {
                 headers: headers)
         }
         let body = try await collectBody(request)
-        var caller: Caller?
-        if endpoint.authenticated { caller = try await authenticate(request) }
-        return try await endpoint.handler(Call(request: request, body: body, caller: caller))
+        if endpoint.authenticated { authenticated = try await authenticate(request) }
+        return try await endpoint.handler(Call(request: request, body: body, caller: authenticated))
     }
 
     private static let tooLarge = TwofaError.payloadTooLarge(limit: bodyLimit)

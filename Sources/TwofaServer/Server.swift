@@ -43,14 +43,17 @@ public enum TwofaServer {
             return error.exitCode
         }
 
-        var server: HTTPServerBuilder = .http1()
+        // Idle connections are closed after 30 s: slow or silent clients cannot hold sockets
+        // (nor a graceful shutdown) for ever.
+        let http1 = HTTP1Channel.Configuration(idleTimeout: .seconds(30))
+        var server: HTTPServerBuilder = .http1(configuration: http1)
         if let certificate = configuration.tlsCertificate, let key = configuration.tlsKey {
             do {
                 var tls = TLSConfiguration.makeServerConfiguration(
                     certificateChain: try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) },
                     privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
                 tls.minimumTLSVersion = .tlsv12
-                server = try .tls(.http1(), tlsConfiguration: tls)
+                server = try .tls(.http1(configuration: http1), tlsConfiguration: tls)
             } catch {
                 say("cannot use --tls-cert \(terminalSafe(certificate)) and --tls-key \(terminalSafe(key)): \(terminalSafe(String(describing: error)))")
                 return 74

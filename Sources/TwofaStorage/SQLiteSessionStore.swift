@@ -90,6 +90,9 @@ extension SQLiteAccountStore {
     }
 
     public func signingKeys() throws(TwofaError) -> [SigningKeyRecord] {
+        // A database still at schema 3 (read by a read-only command, which never migrates).
+        let exists = try connection.prepare("SELECT count(*) FROM sqlite_schema WHERE name = 'signing_keys'")
+        guard try exists.step(), exists.int64(0) == 1 else { return [] }
         let statement = try connection.prepare(
             "SELECT kid, sealed_key, public_key, created_at FROM signing_keys ORDER BY created_at, kid")
         var keys: [SigningKeyRecord] = []

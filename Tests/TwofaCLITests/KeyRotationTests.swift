@@ -43,6 +43,24 @@ import Testing
         #expect(try box.run(["audit", "--json"]).stdout.contains("\"rekey\""))
     }
 
+    /// A server running through a rotation reads the new key: what it seals afterwards opens
+    /// with the key in place, and the signing keys it verifies with were re-encrypted too.
+    @Test func aRunningServerFollowsTheRotation() throws {
+        let box = try Sandbox()
+        try box.register("cy")
+        let server = try ServerProcess(box)
+        let login = try server.call("POST", "/api/v1/auth/login", json: ["username": "cy", "password": defaultPassword])
+        let token = try #require(login["access_token"])
+        #expect(try box.run(["rekey"]).status == 0)
+        let setup = try server.call("POST", "/api/v1/2fa/setup", token: token)
+        #expect(setup.status == 200, "\(setup.text)")
+        let check = try box.run(["check-key", "--json"])
+        #expect(check.status == 0 && check.json["failed"] as? [String] == [], "\(check.stdout)\(check.stderr)")
+        let code = try box.run(["code", "cy"])
+        #expect(code.status == 0, "\(code.stderr)")
+        #expect(server.stop() == 0)
+    }
+
     @Test func aGivenNewKeyIsPutInPlace() throws {
         let box = try Sandbox()
         try box.register("bo")
