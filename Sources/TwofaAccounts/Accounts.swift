@@ -90,7 +90,8 @@ public final class Accounts {
         if let store, SecureFiles.exists(path + ".new") { try finishInterruptedRekey(store: store, path: path, waiting: false) }
         let box = try SecretBox.load(path: path, creatingFor: store, random: environment.random)
         loadedBox = box
-        loadedKeyFile = Self.fileStamp(path)
+        // Stamped anew only when the file was just made.
+        loadedKeyFile = current ?? Self.fileStamp(path)
         return box
     }
 
@@ -374,31 +375,24 @@ public final class Accounts {
 
     /// The current code of `name`'s secret (pending or on), as an authenticator would show it.
     public func currentCode(name rawName: String, at time: Int64?) throws(TwofaError) -> GeneratedCode {
-        let name = try Username.normalize(rawName)
-        let (store, user) = try existingUser(name, access: .read)
-        guard let totp = user.totp else {
-            throw .wrongState(user: name, reason: "two-factor authentication is off")
-        }
-        var secret = try secretBox(for: store).open(totp.sealedSecret, user: name)
+        var (secret, parameters) = try openedSecret(name: rawName)
         defer { wipe(&secret) }
-        return try Self.code(secret: secret, parameters: totp.parameters, at: time ?? now)
+        return try Self.code(secret: secret, parameters: parameters, at: time ?? now)
     }
 
     /// `count` codes of `name`'s secret from the step at `time` on (`code --window`).
     public func codes(name rawName: String, at time: Int64, count: Int) throws(TwofaError) -> [GeneratedCode] {
-        let (secret, parameters) = try openedSecret(name: rawName)
-        var copy = secret
-        defer { wipe(&copy) }
-        return try Self.codes(secret: copy, parameters: parameters, at: time, count: count)
+        var (secret, parameters) = try openedSecret(name: rawName)
+        defer { wipe(&secret) }
+        return try Self.codes(secret: secret, parameters: parameters, at: time, count: count)
     }
 
     /// How many steps from `time` `code` is `name`'s code, looking `window` steps either side
     /// (`code --check`, as `oathtool KEY CODE`); nil when it is none of them. Nothing is used up.
     public func offset(name rawName: String, of code: String, at time: Int64, window: Int) throws(TwofaError) -> Int? {
-        let (secret, parameters) = try openedSecret(name: rawName)
-        var copy = secret
-        defer { wipe(&copy) }
-        return try Self.offset(secret: copy, parameters: parameters, of: code, at: time, window: window)
+        var (secret, parameters) = try openedSecret(name: rawName)
+        defer { wipe(&secret) }
+        return try Self.offset(secret: secret, parameters: parameters, of: code, at: time, window: window)
     }
 
     private func openedSecret(name rawName: String) throws(TwofaError) -> ([UInt8], TOTPParameters) {

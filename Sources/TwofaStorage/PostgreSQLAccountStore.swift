@@ -289,11 +289,8 @@ public final class PostgreSQLAccountStore: AccountStore {
 
     public func hasSealedSecrets() throws(TwofaError) -> Bool {
         if try connection.run("SELECT EXISTS (SELECT 1 FROM twofa.totp)").text(0, 0) == "t" { return true }
-        // The signing keys of the HTTP API (schema version 4 on).
-        guard try connection.run("SELECT to_regclass('twofa.signing_keys') IS NOT NULL").text(0, 0) == "t" else {
-            return false
-        }
-        return try connection.run("SELECT EXISTS (SELECT 1 FROM twofa.signing_keys)").text(0, 0) == "t"
+        // The signing keys of the HTTP API (none before schema version 4).
+        return try !signingKeys().isEmpty
     }
 
     public func unknownAttempts(name: String) throws(TwofaError) -> UnknownAttempts? {

@@ -388,11 +388,8 @@ public final class SQLiteAccountStore: AccountStore {
     public func hasSealedSecrets() throws(TwofaError) -> Bool {
         let statement = try connection.prepare("SELECT EXISTS (SELECT 1 FROM totp)")
         if try statement.step() && statement.int64(0) == 1 { return true }
-        // The signing keys of the HTTP API (schema version 4 on).
-        let keys = try connection.prepare("SELECT count(*) FROM sqlite_schema WHERE name = 'signing_keys'")
-        guard try keys.step(), keys.int64(0) == 1 else { return false }
-        let any = try connection.prepare("SELECT EXISTS (SELECT 1 FROM signing_keys)")
-        return try any.step() && any.int64(0) == 1
+        // The signing keys of the HTTP API (none before schema version 4).
+        return try !signingKeys().isEmpty
     }
 
     public func appendAudit(_ event: AuditEvent) throws(TwofaError) {
