@@ -134,10 +134,14 @@ public final class Accounts {
         try store.writeTransaction { () throws(TwofaError) in
             let id = try store.insertUser(name: name, passwordHash: hash, createdAt: time)
             try store.appendAudit(AuditEvent(at: time, event: .register, user: name, ok: true))
-            if let enrolment, let sealed {
-                try store.setTOTP(userID: id, record(for: enrolment, sealed: sealed, at: time))
-                try store.appendAudit(AuditEvent(
-                    at: time, event: .enrol, user: name, ok: true, detail: describe(enrolment.parameters)))
+            if var made = enrolment, let sealed {
+                let record = record(for: made, sealed: sealed, at: time)
+                try store.setTOTP(userID: id, record)
+                try store.appendAudit(AuditEvent(at: time, event: .enrol, user: name, ok: true, detail: describe(made)))
+                if made.kind == .email {
+                    made.delivery = try sendEmailCode(name, userID: id, record, secret: made.secret, store: store, at: time)
+                    enrolment = made
+                }
             }
         }
         return Registration(user: name, enrolment: enrolment)
@@ -214,18 +218,26 @@ public final class Accounts {
             try refuse(ifLocked: user.name, until: user.lockedUntil, store: store, event: .enrol)
         }
         let box = try secretBox(for: store)
-        let enrolment = try newEnrolment(user: name, request: request)
+        var enrolment = try newEnrolment(user: name, request: request)
         let sealed = try box.seal(enrolment.secret, user: name)
         let time = now
-        try attempt(
+        enrolment.delivery = try attempt(
             user, store: store, event: .enrol, password: password, passwordMatched: matched, code: nil, rule: .none,
             // A session's enrolment proves no password: it leaves the failure count as it is.
             completeSuccess: credentials != nil
-        ) { (current, _, _) throws(TwofaError) in
+        ) { (current, _, _) throws(TwofaError) -> CodeDelivery? in
             guard current.twoFactor != .on else { throw alreadyOn }
-            try store.setTOTP(userID: current.id, record(for: enrolment, sealed: sealed, at: time))
-            try store.appendAudit(AuditEvent(
-                at: time, event: .enrol, user: name, ok: true, detail: describe(enrolment.parameters)))
+            // A pending email enrolment made again keeps the pace of one mail every 30 s.
+            if enrolment.kind == .email, let sentAt = current.totp?.emailSentAt, time < sentAt + EmailCodes.resendInterval {
+                throw .wrongState(
+                    user: name,
+                    reason: "a code went by email less than \(EmailCodes.resendInterval) s ago; try again in \(sentAt + EmailCodes.resendInterval - time) s")
+            }
+            let record = record(for: enrolment, sealed: sealed, at: time)
+            try store.setTOTP(userID: current.id, record)
+            try store.appendAudit(AuditEvent(at: time, event: .enrol, user: name, ok: true, detail: describe(enrolment)))
+            guard enrolment.kind == .email else { return nil }
+            return try sendEmailCode(name, userID: current.id, record, secret: enrolment.secret, store: store, at: time)
         }
         return enrolment
     }
@@ -237,9 +249,12 @@ public final class Accounts {
         let (store, user) = try existingUser(name)
         let off = TwofaError.wrongState(user: name, reason: "two-factor authentication is off; run 'twofa enable-2fa \(name)'")
         guard let totp = user.totp else { throw off }
+        guard totp.kind != .email else {
+            throw .wrongState(user: name, reason: "codes come by email: there is no QR code to draw")
+        }
         guard totp.status == .on else {
             let secret = try secretBox(for: store).open(totp.sealedSecret, user: name)
-            return Enrolment(user: name, status: totp.status, secret: secret, issuer: totp.issuer, parameters: totp.parameters)
+            return Self.enrolment(name, totp, secret: secret)
         }
         let (password, matched, code) = try ask(credentials, for: user, store: store, event: .qr, code: true)
         return try attempt(
@@ -248,8 +263,15 @@ public final class Accounts {
         ) { (current, factor, secret) throws(TwofaError) -> Enrolment in
             guard let totp = current.totp, let secret else { throw off }
             try store.appendAudit(AuditEvent(at: now, event: .qr, user: name, ok: true, detail: factor?.rawValue))
-            return Enrolment(user: name, status: totp.status, secret: secret, issuer: totp.issuer, parameters: totp.parameters)
+            return Self.enrolment(name, totp, secret: secret)
         }
+    }
+
+    /// An enrolment as stored, to draw again (a HOTP one at its next counter).
+    static func enrolment(_ name: String, _ totp: TOTPRecord, secret: [UInt8]) -> Enrolment {
+        Enrolment(
+            user: name, status: totp.status, secret: secret, issuer: totp.issuer, parameters: totp.parameters,
+            kind: totp.kind, counter: totp.nextCounter)
     }
 
     // MARK: - Verify
@@ -374,34 +396,87 @@ public final class Accounts {
     // MARK: - Codes
 
     /// The current code of `name`'s secret (pending or on), as an authenticator would show it.
+    /// A HOTP enrolment's code is the one at its next counter (nothing is used up).
     public func currentCode(name rawName: String, at time: Int64?) throws(TwofaError) -> GeneratedCode {
-        var (secret, parameters) = try openedSecret(name: rawName)
+        var (secret, parameters, counter) = try openedSecret(name: rawName)
         defer { wipe(&secret) }
+        if let counter { return try Self.hotpCode(secret: secret, parameters: parameters, counter: counter) }
         return try Self.code(secret: secret, parameters: parameters, at: time ?? now)
     }
 
-    /// `count` codes of `name`'s secret from the step at `time` on (`code --window`).
+    /// `count` codes of `name`'s secret from the step at `time` on (`code --window`), or from
+    /// a HOTP enrolment's next counter on.
     public func codes(name rawName: String, at time: Int64, count: Int) throws(TwofaError) -> [GeneratedCode] {
-        var (secret, parameters) = try openedSecret(name: rawName)
+        var (secret, parameters, counter) = try openedSecret(name: rawName)
         defer { wipe(&secret) }
+        if let counter { return try Self.hotpCodes(secret: secret, parameters: parameters, counter: counter, count: count) }
         return try Self.codes(secret: secret, parameters: parameters, at: time, count: count)
     }
 
     /// How many steps from `time` `code` is `name`'s code, looking `window` steps either side
-    /// (`code --check`, as `oathtool KEY CODE`); nil when it is none of them. Nothing is used up.
+    /// (`code --check`, as `oathtool KEY CODE`), or, for HOTP, how many counters past the
+    /// next one; nil when it is none of them. Nothing is used up.
     public func offset(name rawName: String, of code: String, at time: Int64, window: Int) throws(TwofaError) -> Int? {
-        var (secret, parameters) = try openedSecret(name: rawName)
+        var (secret, parameters, counter) = try openedSecret(name: rawName)
         defer { wipe(&secret) }
+        if let counter {
+            return try Self.hotpOffset(secret: secret, parameters: parameters, of: code, counter: counter, window: window)
+        }
         return try Self.offset(secret: secret, parameters: parameters, of: code, at: time, window: window)
     }
 
-    private func openedSecret(name rawName: String) throws(TwofaError) -> ([UInt8], TOTPParameters) {
+    /// The secret, its parameters and, for HOTP, the next counter.
+    private func openedSecret(name rawName: String) throws(TwofaError) -> ([UInt8], TOTPParameters, UInt64?) {
         let name = try Username.normalize(rawName)
         let (store, user) = try existingUser(name, access: .read)
         guard let totp = user.totp else {
             throw .wrongState(user: name, reason: "two-factor authentication is off")
         }
-        return (try secretBox(for: store).open(totp.sealedSecret, user: name), totp.parameters)
+        guard totp.kind != .email else {
+            throw .wrongState(user: name, reason: "codes come by email (sent at login): there is none to show")
+        }
+        return (
+            try secretBox(for: store).open(totp.sealedSecret, user: name), totp.parameters,
+            totp.kind == .hotp ? totp.nextCounter : nil
+        )
+    }
+
+    /// The HOTP code at `counter` (what `oathtool --hotp -c COUNTER` prints).
+    public static func hotpCode(secret: [UInt8], parameters: TOTPParameters, counter: UInt64) throws(TwofaError)
+        -> GeneratedCode
+    {
+        let generator = try OTPGenerator(secret: secret, parameters: parameters)
+        return GeneratedCode(code: generator.hotp(counter: counter), expiresIn: 0, counter: counter)
+    }
+
+    /// `count` HOTP codes from `counter` on.
+    public static func hotpCodes(secret: [UInt8], parameters: TOTPParameters, counter: UInt64, count: Int)
+        throws(TwofaError) -> [GeneratedCode]
+    {
+        let generator = try OTPGenerator(secret: secret, parameters: parameters)
+        var codes: [GeneratedCode] = []
+        for index in 0..<UInt64(max(count, 1)) {
+            let (value, overflow) = counter.addingReportingOverflow(index)
+            if overflow { break }
+            codes.append(GeneratedCode(code: generator.hotp(counter: value), expiresIn: 0, counter: value))
+        }
+        return codes
+    }
+
+    /// How many counters past `counter` `code` is, looking `window` ahead (as `oathtool --hotp
+    /// -c COUNTER -w WINDOW KEY CODE`); nil when it is none of them.
+    public static func hotpOffset(secret: [UInt8], parameters: TOTPParameters, of given: String, counter: UInt64, window: Int)
+        throws(TwofaError) -> Int?
+    {
+        let digits = given.filter { $0 != " " }
+        guard digits.count == parameters.digits, digits.utf8.allSatisfy({ (48...57).contains($0) }) else {
+            throw .malformedCode("malformed code: give \(parameters.digits) digits")
+        }
+        let generator = try OTPGenerator(secret: secret, parameters: parameters)
+        guard let found = generator.matchingCounter(for: digits, from: counter, lookAhead: UInt64(max(window, 0))) else {
+            return nil
+        }
+        return Int(found - counter)
     }
 
     /// `count` codes from the step at `time` on, each with its seconds left counted from `time`.
@@ -449,21 +524,31 @@ public final class Accounts {
 
     private func newEnrolment(user: String, request: EnrolmentRequest) throws(TwofaError) -> Enrolment {
         let secret = try environment.random.bytes(request.parameters.algorithm.secretLength)
-        return Enrolment(user: user, status: .pending, secret: secret, issuer: request.issuer, parameters: request.parameters)
+        var parameters = request.parameters
+        if request.kind == .email { parameters = .default }
+        var enrolment = Enrolment(user: user, status: .pending, secret: secret, issuer: request.issuer, parameters: parameters)
+        enrolment.kind = request.kind
+        enrolment.email = request.email
+        return enrolment
     }
 
     private func record(for enrolment: Enrolment, sealed: [UInt8], at time: Int64) -> TOTPRecord {
         TOTPRecord(
             status: .pending, sealedSecret: sealed, parameters: enrolment.parameters, issuer: enrolment.issuer,
-            lastStep: nil, createdAt: time)
+            lastStep: nil, createdAt: time, kind: enrolment.kind, email: enrolment.email?.text)
     }
 
     private func digests(_ codes: [String], secret: [UInt8], user: String) -> [[UInt8]] {
         codes.map { BackupCodes.digest(BackupCodes.normalize($0), secret: secret, user: user) }
     }
 
-    private func describe(_ parameters: TOTPParameters) -> String {
-        "\(parameters.algorithm.rawValue), \(parameters.digits) digits, \(parameters.period) s"
+    private func describe(_ enrolment: Enrolment) -> String {
+        let parameters = enrolment.parameters
+        switch enrolment.kind {
+        case .totp: return "\(parameters.algorithm.rawValue), \(parameters.digits) digits, \(parameters.period) s"
+        case .hotp: return "hotp, \(parameters.algorithm.rawValue), \(parameters.digits) digits"
+        case .email: return "email device \(enrolment.email?.masked ?? "")"
+        }
     }
 
     func audit(_ store: any AccountStore, _ event: AuditEventName, _ user: String?, ok: Bool, detail: String? = nil)
@@ -513,6 +598,14 @@ public final class Accounts {
         let password = try credentials.password()
         let matched = checkPassword(password, against: user.passwordHash)
         var given: GivenCode?
+        if matched, code, credentials.prompts, let totp = user.totp, totp.kind == .email, totp.status == .on {
+            // A person at a terminal is sent the code before being asked for it.
+            let delivery = try sendEmailCode(user, store: store)
+            environment.notice(
+                delivery.resendIn == nil
+                    ? "a code was sent to \(delivery.sentTo)"
+                    : "a code went to \(delivery.sentTo) less than \(EmailCodes.resendInterval) s ago: use that one")
+        }
         if matched, code, let text = try credentials.code() { given = try OTPCode.parse(text) }
         return (password, matched, given)
     }
@@ -586,9 +679,19 @@ public final class Accounts {
             if rule != .none {
                 if let totp = current.totp, totp.status == .on || rule == .always {
                     guard let code else {
+                        // An email device is sent a code now (or was, less than 30 s ago).
+                        var delivery: CodeDelivery?
+                        if totp.kind == .email {
+                            if box == nil { box = try secretBox(for: store) }
+                            guard let box else { throw .internalError("no key for the secret") }
+                            var opened = try box.open(totp.sealedSecret, user: current.name)
+                            defer { wipe(&opened) }
+                            delivery = try sendEmailCode(current.name, userID: current.id, totp, secret: opened, store: store, at: time)
+                        }
                         try store.appendAudit(AuditEvent(
-                            at: time, event: event, user: current.name, ok: false, detail: "second factor required"))
-                        return .refused(.secondFactorRequired(user: current.name))
+                            at: time, event: event, user: current.name, ok: false,
+                            detail: "second factor required" + (delivery.map { Self.describe($0) } ?? "")))
+                        return .refused(.secondFactorRequired(user: current.name, delivery: delivery))
                     }
                     if box == nil { box = try secretBox(for: store) }
                     guard let box else { throw .internalError("no key for the secret") }
@@ -630,11 +733,34 @@ public final class Accounts {
         _ code: GivenCode, totp: TOTPRecord, secret: [UInt8], user: UserRecord, store: any AccountStore, at time: Int64
     ) throws(TwofaError) -> CodeCheck {
         var matchedUsedStep = false
-        if case .digits(let digits) = code, digits.count == totp.parameters.digits {
-            let generator = try OTPGenerator(secret: secret, parameters: totp.parameters)
-            if let step = generator.matchingStep(for: digits, at: time), step <= UInt64(Int64.max) {
-                if try store.acceptTOTPStep(userID: user.id, step: Int64(step)) { return .accepted(.totp) }
-                matchedUsedStep = true
+        if case .digits(let digits) = code {
+            switch totp.kind {
+            case .totp where digits.count == totp.parameters.digits:
+                let generator = try OTPGenerator(secret: secret, parameters: totp.parameters)
+                if let step = generator.matchingStep(for: digits, at: time), step <= UInt64(Int64.max) {
+                    if try store.acceptTOTPStep(userID: user.id, step: Int64(step)) { return .accepted(.totp) }
+                    matchedUsedStep = true
+                }
+            case .hotp where digits.count == totp.parameters.digits:
+                // The next counter and 9 beyond it; the counter moves past the one accepted.
+                let generator = try OTPGenerator(secret: secret, parameters: totp.parameters)
+                if let counter = generator.matchingCounter(for: digits, from: totp.nextCounter), counter <= UInt64(Int64.max) {
+                    if try store.acceptTOTPStep(userID: user.id, step: Int64(counter)) { return .accepted(.hotp) }
+                    matchedUsedStep = true
+                } else if let last = totp.lastStep, constantTimeEquals(Array(generator.hotp(counter: UInt64(last)).utf8), Array(digits.utf8)) {
+                    matchedUsedStep = true
+                }
+            case .email where digits.count == EmailCodes.digits:
+                // Only the newest code sent, for 10 minutes, once.
+                if let stored = totp.emailCode, let sentAt = totp.emailSentAt, time < sentAt + EmailCodes.lifetime {
+                    let digest = EmailCodes.digest(digits, secret: secret, user: user.name, sentAt: sentAt)
+                    if constantTimeEquals(digest, stored) {
+                        if try store.useEmailCode(userID: user.id, digest: digest) { return .accepted(.email) }
+                        matchedUsedStep = true
+                    }
+                }
+            default:
+                break
             }
         }
         // Digits that are no current TOTP code may be an 8-digit scratch code kept as a backup code.

@@ -13,6 +13,12 @@ public struct UserSummary: Sendable {
     /// Only from `show`.
     public var backupCodesLeft: Int?
     public var passwordScheme: String
+    /// The second factor's kind (nil when 2FA is off).
+    public var kind: SecondFactorKind?
+    /// An email device's address, masked (`a***@example.com`).
+    public var maskedEmail: String?
+    /// A HOTP enrolment's next counter.
+    public var counter: UInt64?
 }
 
 extension Accounts {
@@ -23,7 +29,9 @@ extension Accounts {
             user: user.name, createdAt: user.createdAt, twoFactor: user.twoFactor, locked: locked,
             lockedUntil: locked ? user.lockedUntil : nil, lastLoginAt: user.lastLoginAt,
             failedAttempts: user.failedAttempts, backupCodesLeft: nil,
-            passwordScheme: PasswordHasher.scheme(of: user.passwordHash))
+            passwordScheme: PasswordHasher.scheme(of: user.passwordHash), kind: user.totp?.kind,
+            maskedEmail: user.totp?.email.map { (try? EmailAddress($0))?.masked ?? "***" },
+            counter: user.totp?.kind == .hotp ? user.totp?.nextCounter : nil)
     }
 
     /// Every user, by name; a missing database has none.

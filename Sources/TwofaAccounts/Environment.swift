@@ -34,6 +34,10 @@ public struct AccountsEnvironment: Sendable {
     }
     private var boundedAuditContext: String?
     public static let auditContextLimit = 256
+    /// Where an email device's codes go out (`$TWOFA_SENDMAIL`, else `sendmail -t -i`).
+    public var mailer: any Mailer
+    /// The From of those messages (`$TWOFA_MAIL_FROM`), else `twofa@` and the host name.
+    public var mailFrom: String?
 
     static func bound(_ text: String) -> String {
         var escaped = terminalSafe(text)
@@ -44,8 +48,11 @@ public struct AccountsEnvironment: Sendable {
     public init(
         databasePath: String, keyFilePath: String? = nil, clock: any UnixClock = SystemClock(),
         random: any RandomSource = SystemRandom(), hasher: PasswordHasher = .default,
-        notice: @escaping @Sendable (String) -> Void = { _ in }
+        notice: @escaping @Sendable (String) -> Void = { _ in }, mailer: any Mailer = Sendmail(command: nil),
+        mailFrom: String? = nil
     ) {
+        self.mailer = mailer
+        self.mailFrom = mailFrom
         self.databasePath = databasePath
         self.givenKeyFilePath = keyFilePath
         self.clock = clock
@@ -90,18 +97,28 @@ public enum LockoutPolicy {
     }
 }
 
-/// What an enrolment asks for; the secret is made by twofa.
+/// What an enrolment asks for; the secret is made by twofa. An app's codes by time (TOTP) or
+/// by counter (HOTP), or codes sent to `email`.
 public struct EnrolmentRequest: Sendable {
     public var issuer: String
     public var parameters: TOTPParameters
+    public var kind: SecondFactorKind
+    public var email: EmailAddress?
 
-    public init(issuer: String, parameters: TOTPParameters = .default) {
+    public init(
+        issuer: String, parameters: TOTPParameters = .default, kind: SecondFactorKind = .totp, email: EmailAddress? = nil
+    ) {
         self.issuer = issuer
         self.parameters = parameters
+        self.kind = kind
+        self.email = email
     }
 
     func validate() throws(TwofaError) {
         try parameters.validateForEnrolment()
+        guard (kind == .email) == (email != nil) else {
+            throw .invalidOption(kind == .email ? "an email device needs --email ADDRESS" : "--email goes with --device email")
+        }
         guard !issuer.isEmpty, issuer.utf8.count <= 64 else {
             throw .invalidOption("the issuer must be 1 to 64 bytes")
         }
@@ -118,14 +135,23 @@ public struct Enrolment: Sendable {
     public var secret: [UInt8]
     public var issuer: String?
     public var parameters: TOTPParameters
+    public var kind: SecondFactorKind = .totp
+    /// HOTP: the next counter a code is made for (0 for a new enrolment).
+    public var counter: UInt64 = 0
+    /// An email device's address; it has no QR code or URI.
+    public var email: EmailAddress?
+    /// An email device: where its first code went (masked).
+    public var delivery: CodeDelivery?
 
     public var uri: OTPAuthURI {
-        OTPAuthURI(issuer: issuer, account: user, secret: secret, parameters: parameters)
+        OTPAuthURI(issuer: issuer, account: user, secret: secret, parameters: parameters, counter: kind == .hotp ? counter : nil)
     }
 }
 
 public enum SecondFactor: String, Sendable {
     case totp
+    case hotp
+    case email
     case backupCode = "backup_code"
 }
 
@@ -143,7 +169,10 @@ public struct VerifyResult: Sendable {
 
 public struct GeneratedCode: Sendable {
     public var code: String
+    /// Seconds until a TOTP code changes (0 for HOTP).
     public var expiresIn: Int64
+    /// A HOTP code's counter.
+    public var counter: UInt64? = nil
 }
 
 /// How the use cases ask for credentials: called only when needed (a pending enrolment's QR
@@ -152,13 +181,17 @@ public struct Credentials {
     public var password: () throws(TwofaError) -> Password
     /// Nil when no code can be had (non-interactive and no --code).
     public var code: () throws(TwofaError) -> String?
+    /// Whether `code` asks a person at a terminal (then an email device's code is sent before
+    /// the prompt).
+    public var prompts: Bool
 
     public init(
         password: @escaping () throws(TwofaError) -> Password,
-        code: @escaping () throws(TwofaError) -> String? = { nil }
+        code: @escaping () throws(TwofaError) -> String? = { nil }, prompts: Bool = false
     ) {
         self.password = password
         self.code = code
+        self.prompts = prompts
     }
 }
 

@@ -40,7 +40,8 @@ public enum SignInStep: Sendable {
     /// 2FA off or pending: signed in.
     case signedIn(SessionGrant)
     /// 2FA on: the code comes next, with this token (shown this once).
-    case codeNeeded(user: String, loginToken: String, expiresIn: Int64)
+    /// `delivery`: an email device's code went out (or went less than 30 s ago).
+    case codeNeeded(user: String, loginToken: String, expiresIn: Int64, delivery: CodeDelivery?)
 }
 
 /// A session found alive: the access token's subject checked against it.
@@ -112,12 +113,20 @@ extension Accounts {
             completeSuccess: false
         ) { (current, _, _) throws(TwofaError) -> SignInStep in
             let now = time
-            if current.twoFactor == .on {
+            if current.twoFactor == .on, let totp = current.totp {
                 let loginToken = try randomToken(32)
                 try store.insertLoginToken(digest: Self.digest(loginToken), userID: current.id, expiresAt: now + lifetimes.login)
+                // An email device is sent its code now; a mail that fails undoes the whole step.
+                var delivery: CodeDelivery?
+                if totp.kind == .email {
+                    var secret = try secretBox(for: store).open(totp.sealedSecret, user: current.name)
+                    defer { wipe(&secret) }
+                    delivery = try sendEmailCode(current.name, userID: current.id, totp, secret: secret, store: store, at: now)
+                }
                 try store.appendAudit(AuditEvent(
-                    at: now, event: .login, user: current.name, ok: false, detail: "password right; second factor required"))
-                return .codeNeeded(user: current.name, loginToken: loginToken, expiresIn: lifetimes.login)
+                    at: now, event: .login, user: current.name, ok: false,
+                    detail: "password right; second factor required" + (delivery.map { Self.describe($0) } ?? "")))
+                return .codeNeeded(user: current.name, loginToken: loginToken, expiresIn: lifetimes.login, delivery: delivery)
             }
             try store.recordLogin(userID: current.id, at: now)
             try store.appendAudit(AuditEvent(at: now, event: .login, user: current.name, ok: true))
@@ -143,7 +152,7 @@ extension Accounts {
         }
         guard alive(record) else { throw .invalidToken }
         guard let given else {
-            throw .secondFactorRequired(user: user.name)
+            throw .secondFactorRequired(user: user.name, delivery: nil)
         }
         let code = try OTPCode.parse(given)
         return try attempt(

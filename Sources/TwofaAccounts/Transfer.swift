@@ -15,7 +15,8 @@ extension Accounts {
             if let record = account.totp, let box {
                 totp = TransferredTOTP(
                     secret: try box.open(record.sealedSecret, user: account.name), issuer: record.issuer,
-                    parameters: record.parameters, status: record.status, lastStep: record.lastStep)
+                    parameters: record.parameters, status: record.status, lastStep: record.lastStep, kind: record.kind,
+                    email: try record.email.map { (text: String) throws(TwofaError) in try EmailAddress(text) })
             }
             result.append(TransferredAccount(
                 user: account.name, passwordHash: account.passwordHash, createdAt: account.createdAt, totp: totp,
@@ -140,7 +141,7 @@ extension Accounts {
                     }
                     totp = TOTPRecord(
                         status: t.status, sealedSecret: sealed, parameters: t.parameters, issuer: t.issuer,
-                        lastStep: t.lastStep, createdAt: time)
+                        lastStep: t.lastStep, createdAt: time, kind: t.kind, email: t.email?.text)
                 }
                 batch.append(AccountRecord(
                     name: account.user, passwordHash: account.passwordHash, createdAt: account.createdAt, totp: totp,
@@ -176,13 +177,16 @@ extension Accounts {
         let digests = file.scratchCodes.map { BackupCodes.digest($0, secret: file.secret, user: name) }
         let time = environment.clock.now()
         try store.writeTransaction { () throws(TwofaError) in
+            // A HOTP file's HOTP_COUNTER is the next counter it accepts: the one before counts as used.
+            let lastCounter = file.counter.flatMap { $0 == 0 ? nil : Int64($0 - 1) }
             try store.setTOTP(userID: user.id, TOTPRecord(
-                status: .on, sealedSecret: sealed, parameters: parameters, issuer: issuer, lastStep: nil, createdAt: time))
+                status: .on, sealedSecret: sealed, parameters: parameters, issuer: issuer, lastStep: lastCounter,
+                createdAt: time, kind: file.counter == nil ? .totp : .hotp))
             try store.replaceBackupCodes(userID: user.id, digests: digests)
             let ignored = file.ignoredOptions.isEmpty ? "" : "; ignored \(file.ignoredOptions.joined(separator: ", "))"
             try store.appendAudit(AuditEvent(
                 at: time, event: .imported, user: name, ok: true,
-                detail: "google-authenticator file, \(file.scratchCodes.count) scratch codes\(ignored)"))
+                detail: "google-authenticator \(file.counter == nil ? "" : "HOTP ")file, \(file.scratchCodes.count) scratch codes\(ignored)"))
         }
     }
 
@@ -198,7 +202,12 @@ extension Accounts {
         guard let totp = user.totp, totp.status == .on else {
             throw .wrongState(user: name, reason: "two-factor authentication is not on: nothing to export")
         }
-        guard totp.parameters == .default else {
+        guard totp.kind != .email else {
+            throw .invalidOption("'\(name)' gets codes by email: a google-authenticator file holds an app's secret")
+        }
+        guard totp.parameters.algorithm == .sha1, totp.parameters.digits == 6,
+            totp.kind == .hotp || totp.parameters.period == 30
+        else {
             throw .invalidOption(
                 "a google-authenticator file holds SHA1, 6-digit, 30 s codes only; '\(name)' has \(totp.parameters.algorithm.rawValue), \(totp.parameters.digits) digits, \(totp.parameters.period) s")
         }
@@ -221,7 +230,10 @@ extension Accounts {
                 at: environment.clock.now(), event: .export, user: name, ok: true,
                 detail: "google-authenticator file, \(codes.count) new scratch codes"))
         }
-        var text = Base32.encode(secret) + "\n\" RATE_LIMIT 3 30\n\" WINDOW_SIZE 3\n\" DISALLOW_REUSE\n\" TOTP_AUTH\n"
+        // A HOTP enrolment carries its next counter, and twofa's look-ahead as its window.
+        var text = totp.kind == .hotp
+            ? Base32.encode(secret) + "\n\" RATE_LIMIT 3 30\n\" WINDOW_SIZE \(OTPGenerator.hotpLookAhead + 1)\n\" HOTP_COUNTER \(totp.nextCounter)\n"
+            : Base32.encode(secret) + "\n\" RATE_LIMIT 3 30\n\" WINDOW_SIZE 3\n\" DISALLOW_REUSE\n\" TOTP_AUTH\n"
         for code in codes { text += code + "\n" }
         return Array(text.utf8)
     }

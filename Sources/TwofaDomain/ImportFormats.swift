@@ -5,7 +5,10 @@ import FoundationEssentials
 /// `{"user", "password_hash", "created_at", "totp": {"secret", "issuer", "algorithm", "digits",
 /// "period", "status", "last_step"} | null, "backup_code_hashes": [...]}`. The secret is in
 /// clear here. `last_step` (the replay state: the last time step a code was accepted at) is
-/// written only when there is one, and optional on import.
+/// written only when there is one, and optional on import. A HOTP enrolment adds
+/// `"type": "hotp"` and `"counter"` (the next counter, as in its otpauth URI) in place of
+/// `last_step`; an email device `"type": "email"` and `"email"` (its secret keys the digests of
+/// its codes and backup codes).
 public struct TransferredAccount: Sendable {
     public var user: String
     public var passwordHash: String
@@ -31,18 +34,28 @@ public struct TransferredTOTP: Sendable {
     public var parameters: TOTPParameters
     public var status: TwoFactorState
     /// The last time step a TOTP code was accepted at (RFC 6238 §5.2 replay state), if any: an
-    /// import keeps it, so a code used before the export is refused after the import.
+    /// import keeps it, so a code used before the export is refused after the import. For HOTP,
+    /// the last counter accepted.
     public var lastStep: Int64?
+    public var kind: SecondFactorKind
+    /// An email device's address.
+    public var email: EmailAddress?
 
     public init(
-        secret: [UInt8], issuer: String?, parameters: TOTPParameters, status: TwoFactorState, lastStep: Int64? = nil
+        secret: [UInt8], issuer: String?, parameters: TOTPParameters, status: TwoFactorState, lastStep: Int64? = nil,
+        kind: SecondFactorKind = .totp, email: EmailAddress? = nil
     ) {
         self.secret = secret
         self.issuer = issuer
         self.parameters = parameters
         self.status = status
         self.lastStep = lastStep
+        self.kind = kind
+        self.email = email
     }
+
+    /// A HOTP enrolment's next counter (the one after the last accepted).
+    public var nextCounter: UInt64 { lastStep.map { UInt64($0) + 1 } ?? 0 }
 }
 
 public enum ImportFormat: String, CaseIterable, Sendable {
@@ -70,7 +83,16 @@ extension TransferredAccount {
                     ("period", .int(totp.parameters.period)),
                     ("status", .string(totp.status.rawValue)),
                 ]
-                if let lastStep = totp.lastStep { fields.append(("last_step", .int(lastStep))) }
+                switch totp.kind {
+                case .totp:
+                    if let lastStep = totp.lastStep { fields.append(("last_step", .int(lastStep))) }
+                case .hotp:
+                    fields.append(("type", .string("hotp")))
+                    fields.append(("counter", .int(Int64(totp.nextCounter))))
+                case .email:
+                    fields.append(("type", .string("email")))
+                    fields.append(("email", totp.email.map { .string($0.text) } ?? .null))
+                }
                 return .object(fields)
             } ?? .null),
             ("backup_code_hashes", .array(backupCodeDigests.map { .string(hex($0)) })),
@@ -160,6 +182,9 @@ public final class ImportReader {
         var period: Int64?
         var status: String?
         var last_step: Int64?
+        var type: String?
+        var counter: Int64?
+        var email: String?
     }
 
     private func account(jsonLine bytes: ArraySlice<UInt8>, where place: String) throws(TwofaError) -> TransferredAccount {
@@ -180,6 +205,27 @@ public final class ImportReader {
                     throw .invalidInput("\(place): last_step must be a non-negative integer (a TOTP time step)")
                 }
                 totp?.lastStep = lastStep
+            }
+            switch t.type ?? "totp" {
+            case "totp":
+                guard t.counter == nil, t.email == nil else {
+                    throw .invalidInput("\(place): counter and email belong to the types hotp and email")
+                }
+            case "hotp":
+                guard let counter = t.counter, counter >= 0, t.last_step == nil, t.email == nil else {
+                    throw .invalidInput("\(place): a hotp enrolment needs its counter (a whole number), and no last_step or email")
+                }
+                totp?.kind = .hotp
+                totp?.lastStep = counter == 0 ? nil : counter - 1
+            case "email":
+                guard let address = t.email, t.counter == nil else {
+                    throw .invalidInput("\(place): an email device needs its email address, and no counter")
+                }
+                do { totp?.email = try EmailAddress(address) } catch { throw .invalidInput("\(place): \(error.message)") }
+                totp?.kind = .email
+                totp?.lastStep = nil
+            default:
+                throw .invalidInput("\(place): the type must be totp, hotp or email")
             }
         }
         var digests: [[UInt8]] = []
@@ -489,6 +535,9 @@ struct CSVRecords {
 public struct GoogleAuthenticatorFile: Sendable {
     public var secret: [UInt8]
     public var period: Int64
+    /// A counter-based (HOTP) file's `HOTP_COUNTER`: the next counter a code is accepted at.
+    /// Nil for a time-based (`TOTP_AUTH`) file.
+    public var counter: UInt64?
     public var scratchCodes: [String]
     /// Options twofa does not carry over, for the audit log (twofa's window, rate limit and
     /// reuse rules stand in for them).
@@ -509,6 +558,7 @@ public struct GoogleAuthenticatorFile: Sendable {
         scratchCodes = []
         ignoredOptions = []
         var totp = false
+        counter = nil
         for (offset, raw) in lines.enumerated() {
             let line = raw.trimmingASCIIWhitespace()
             if line.isEmpty { continue }
@@ -520,7 +570,10 @@ public struct GoogleAuthenticatorFile: Sendable {
                 switch option {
                 case "TOTP_AUTH": totp = true
                 case "HOTP_COUNTER":
-                    throw .invalidInput("this google-authenticator file is for HOTP (counter-based) codes; twofa handles TOTP only")
+                    guard words.count == 2, let value = UInt64(words[1]), value <= UInt64(Int64.max) else {
+                        throw .invalidInput("line \(offset + 2) of the google-authenticator file: a malformed HOTP_COUNTER")
+                    }
+                    counter = value
                 case "STEP_SIZE":
                     guard words.count == 2, let step = Int64(words[1]), (1...3600).contains(step) else {
                         throw .invalidInput("line \(offset + 2) of the google-authenticator file: a malformed STEP_SIZE")
@@ -535,8 +588,11 @@ public struct GoogleAuthenticatorFile: Sendable {
             }
             scratchCodes.append(line)
         }
-        guard totp else {
-            throw .invalidInput("this google-authenticator file has no TOTP_AUTH line: it is for HOTP codes, which twofa does not handle")
+        guard totp != (counter != nil) else {
+            throw .invalidInput(
+                totp
+                    ? "this google-authenticator file has both TOTP_AUTH and HOTP_COUNTER"
+                    : "this google-authenticator file has neither TOTP_AUTH nor HOTP_COUNTER")
         }
     }
 }

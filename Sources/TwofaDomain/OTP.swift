@@ -73,6 +73,12 @@ enum HMACConstruction {
     }
 }
 /// 2FA states: `off`, `pending` (enrolled, not yet confirmed), `on`.
+/// What a user's second factor is: an app's codes by time (TOTP, RFC 6238) or by counter
+/// (HOTP, RFC 4226), or codes twofa sends by email.
+public enum SecondFactorKind: String, Sendable, CaseIterable {
+    case totp, hotp, email
+}
+
 public enum TwoFactorState: String, Sendable {
     case off, pending, on
 }
@@ -165,6 +171,27 @@ public struct OTPGenerator: Sendable {
         for candidate in candidates {
             let expected = Array(hotp(counter: candidate).utf8)
             if constantTimeEquals(expected, given) && found == nil { found = candidate }
+        }
+        return found
+    }
+}
+
+extension OTPGenerator {
+    /// How far past the stored counter a HOTP code is looked for (RFC 4226 §7.4: the
+    /// look-ahead window); the counter then moves past the code accepted.
+    public static let hotpLookAhead: UInt64 = 9
+
+    /// The counter from `next` to `next + lookAhead` whose HOTP code equals `code`. Every
+    /// candidate is compared in full, in constant time.
+    public func matchingCounter(for code: String, from next: UInt64, lookAhead: UInt64 = hotpLookAhead) -> UInt64? {
+        let given = Array(code.utf8)
+        var found: UInt64?
+        var counter = next
+        for _ in 0...lookAhead {
+            let expected = Array(hotp(counter: counter).utf8)
+            if constantTimeEquals(expected, given) && found == nil { found = counter }
+            guard counter < UInt64.max else { break }
+            counter += 1
         }
         return found
     }

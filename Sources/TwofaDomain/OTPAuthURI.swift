@@ -1,18 +1,22 @@
-/// An `otpauth://totp/` URI in the Key Uri Format: the label `ISSUER:ACCOUNT` with each part
+/// An `otpauth://totp/` (or, with a counter, `otpauth://hotp/`) URI in the Key Uri Format: the label `ISSUER:ACCOUNT` with each part
 /// percent-encoded (a space is `%20`, never `+`; a colon inside a part is `%3A`), the secret in
 /// upper-case base32 without padding, `issuer` equal to the label's prefix, and `algorithm`,
-/// `digits`, `period` only where they differ from SHA1, 6 and 30.
+/// `digits`, `period` only where they differ from SHA1, 6 and 30 (a HOTP URI has `counter`,
+/// always, and no period).
 public struct OTPAuthURI: Equatable, Sendable {
     public var issuer: String?
     public var account: String
     public var secret: [UInt8]
     public var parameters: TOTPParameters
+    /// A HOTP URI's counter (the next one a code is made for); nil for TOTP.
+    public var counter: UInt64?
 
-    public init(issuer: String?, account: String, secret: [UInt8], parameters: TOTPParameters) {
+    public init(issuer: String?, account: String, secret: [UInt8], parameters: TOTPParameters, counter: UInt64? = nil) {
         self.issuer = issuer
         self.account = account
         self.secret = secret
         self.parameters = parameters
+        self.counter = counter
     }
 
     public var string: String {
@@ -20,18 +24,23 @@ public struct OTPAuthURI: Equatable, Sendable {
         if let issuer, !issuer.isEmpty {
             label = PercentEncoding.encode(issuer, keeping: PercentEncoding.labelSafe) + ":" + label
         }
-        var uri = "otpauth://totp/\(label)?secret=\(Base32.encode(secret))"
+        var uri = "otpauth://\(counter == nil ? "totp" : "hotp")/\(label)?secret=\(Base32.encode(secret))"
         if let issuer, !issuer.isEmpty {
             uri += "&issuer=" + PercentEncoding.encode(issuer, keeping: PercentEncoding.querySafe)
         }
         if parameters.algorithm != .sha1 { uri += "&algorithm=\(parameters.algorithm.uriName)" }
         if parameters.digits != 6 { uri += "&digits=\(parameters.digits)" }
-        if parameters.period != 30 { uri += "&period=\(parameters.period)" }
+        if let counter {
+            uri += "&counter=\(counter)"
+        } else if parameters.period != 30 {
+            uri += "&period=\(parameters.period)"
+        }
         return uri
     }
 
-    /// Parses a TOTP URI. A HOTP URI, a missing or malformed secret, or parameters out of range
-    /// (digits other than 6 or 8, a period that is not a positive whole number) are refused.
+    /// Parses a TOTP or HOTP URI (a HOTP one must carry its counter). A missing or malformed
+    /// secret, or parameters out of range (digits other than 6 or 8, a period that is not a
+    /// positive whole number, a counter on a TOTP URI) are refused.
     public init(parsing text: String) throws(TwofaError) {
         let trimmed = text.trimmingASCIIWhitespace()
         let scheme = "otpauth://"
@@ -43,10 +52,9 @@ public struct OTPAuthURI: Equatable, Sendable {
             throw .invalidURI("invalid otpauth URI: no type and label")
         }
         let type = rest[..<slash].lowercased()
-        if type == "hotp" {
-            throw .invalidURI("this is a HOTP (counter-based) URI; twofa handles TOTP only")
+        guard type == "totp" || type == "hotp" else {
+            throw .invalidURI("invalid otpauth URI: unknown type '\(terminalSafe(type))' (totp or hotp)")
         }
-        guard type == "totp" else { throw .invalidURI("invalid otpauth URI: unknown type '\(type)'") }
         let afterType = rest[rest.index(after: slash)...]
         let rawLabel: Substring
         let query: Substring
@@ -77,6 +85,7 @@ public struct OTPAuthURI: Equatable, Sendable {
         var secret: [UInt8]?
         var issuer = labelIssuer
         var parameters = TOTPParameters.default
+        var counter: UInt64?
         for pair in query.split(separator: "&", omittingEmptySubsequences: true) {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             let key = try PercentEncoding.decode(parts[0]).lowercased()
@@ -104,13 +113,23 @@ public struct OTPAuthURI: Equatable, Sendable {
                 }
                 parameters.period = period
             case "counter":
-                throw .invalidURI("invalid otpauth URI: 'counter' belongs to HOTP; twofa handles TOTP only")
+                guard type == "hotp" else {
+                    throw .invalidURI("invalid otpauth URI: 'counter' belongs to a HOTP URI (otpauth://hotp/)")
+                }
+                guard let value: UInt64 = wholeNumber(value) else {
+                    throw .invalidURI("invalid otpauth URI: counter must be a whole number")
+                }
+                counter = value
             default:
                 continue  // image, color and other vendor extensions
             }
         }
         guard let secret else { throw .invalidURI("invalid otpauth URI: no secret parameter") }
-        self.init(issuer: issuer, account: labelAccount, secret: secret, parameters: parameters)
+        if type == "hotp" {
+            guard counter != nil else { throw .invalidURI("invalid otpauth URI: a HOTP URI needs its counter parameter") }
+            parameters.period = TOTPParameters.default.period
+        }
+        self.init(issuer: issuer, account: labelAccount, secret: secret, parameters: parameters, counter: counter)
     }
 }
 

@@ -11,8 +11,9 @@ public enum TwofaError: Error, Equatable, Sendable {
     case codeReused
     // 1 as well, from the HTTP API only: a missing, expired, revoked, used or malformed token.
     case invalidToken
-    // 2: the password was right, 2FA is on, and no code was given.
-    case secondFactorRequired(user: String)
+    // 2: the password was right, 2FA is on, and no code was given (for an email device: a
+    // code was sent, or one went less than 30 s ago).
+    case secondFactorRequired(user: String, delivery: CodeDelivery?)
     // 3: locked out; retry after this many seconds.
     case lockedOut(user: String, retryAfter: Int64)
     // 4: the user an administrative command names does not exist.
@@ -42,6 +43,8 @@ public enum TwofaError: Error, Equatable, Sendable {
     case storage(path: String, reason: String)
     case keyFile(path: String, reason: String)
     case file(path: String, reason: String)
+    // 74 as well: the mail command that sends a code failed (nothing was changed).
+    case mail(reason: String)
 
     /// The one table: exit code and JSON error code of each case.
     public var exitCode: Int32 {
@@ -56,7 +59,7 @@ public enum TwofaError: Error, Equatable, Sendable {
             .invalidURI, .invalidOption, .invalidInput, .payloadTooLarge:
             65
         case .internalError: 70
-        case .storage, .keyFile, .file: 74
+        case .storage, .keyFile, .file, .mail: 74
         }
     }
 
@@ -85,6 +88,7 @@ public enum TwofaError: Error, Equatable, Sendable {
         case .storage: "storage_error"
         case .keyFile: "key_file_error"
         case .file: "file_error"
+        case .mail: "mail_error"
         }
     }
 
@@ -97,8 +101,13 @@ public enum TwofaError: Error, Equatable, Sendable {
             "authentication failed: that code was used already; wait for the next one (at most 30 s for a default enrolment)"
         case .invalidToken:
             "the token is missing, expired, revoked or malformed"
-        case .secondFactorRequired(let user):
-            "'\(user)' has two-factor authentication on: give a code with --code"
+        case .secondFactorRequired(let user, let delivery):
+            switch delivery {
+            case nil: "'\(user)' has two-factor authentication on: give a code with --code"
+            case let delivery? where delivery.resendIn != nil:
+                "'\(user)' gets codes by email: the last went to \(delivery.sentTo) less than \(EmailCodes.resendInterval) s ago; give that one with --code, or ask for another in \(delivery.resendIn ?? 0) s"
+            case let delivery?: "'\(user)' gets codes by email: a code was sent to \(delivery.sentTo); give it with --code"
+            }
         case .lockedOut(let user, let retryAfter):
             "'\(user)' is locked after too many failures: retry in \(retryAfter) s, or run 'twofa unlock \(user)'"
         case .userNotFound(let user):
@@ -121,6 +130,8 @@ public enum TwofaError: Error, Equatable, Sendable {
             "key file \(path): \(reason)"
         case .file(let path, let reason):
             "\(path): \(reason)"
+        case .mail(let reason):
+            "the code could not be sent: \(reason); nothing was changed"
         }
     }
 
@@ -140,9 +151,35 @@ public enum TwofaError: Error, Equatable, Sendable {
         }
     }
 
+    /// Where a code went, and when the next can go, for the JSON error object: `sent_to`,
+    /// `resend_in`.
+    public var delivery: CodeDelivery? {
+        if case .secondFactorRequired(_, let delivery) = self { return delivery }
+        return nil
+    }
+
     /// Seconds until a locked account may try again, for the JSON error object.
     public var retryAfter: Int64? {
         if case .lockedOut(_, let seconds) = self { return seconds }
         return nil
+    }
+}
+
+/// A code sent by email: where it went (masked), and, when none was sent now because the last
+/// went less than 30 s ago, the seconds until the next may go.
+public struct CodeDelivery: Equatable, Sendable {
+    public var sentTo: String
+    public var resendIn: Int64?
+
+    public init(sentTo: String, resendIn: Int64? = nil) {
+        self.sentTo = sentTo
+        self.resendIn = resendIn
+    }
+
+    /// The keys the JSON error object and the HTTP login answer add.
+    public var jsonFields: [(String, JSON)] {
+        var fields: [(String, JSON)] = [("sent_to", .string(sentTo))]
+        if let resendIn { fields.append(("resend_in", .int(resendIn))) }
+        return fields
     }
 }

@@ -62,7 +62,8 @@ public struct ServeOptions: ParsableArguments {
         var configuration = ServeConfiguration(
             environment: AccountsEnvironment(
                 databasePath: path, keyFilePath: keyFile ?? environment("TWOFA_KEY_FILE"),
-                notice: { note in ServeConfiguration.say(note) }),
+                notice: { note in ServeConfiguration.say(note) }, mailer: Sendmail(command: environment("TWOFA_SENDMAIL")),
+                mailFrom: environment("TWOFA_MAIL_FROM")),
             issuer: issuer)
         if let listen { try configuration.setListen(listen) }
         configuration.allowSignup = allowSignup

@@ -138,12 +138,14 @@ struct Endpoints: Sendable {
         switch step {
         case .signedIn(let grant):
             return try await tokenPair(grant)
-        case .codeNeeded(let user, let loginToken, let expiresIn):
+        case .codeNeeded(let user, let loginToken, let expiresIn, let delivery):
+            // An email device's code went out: `sent_to` says where (`resend_in` when the last
+            // went less than 30 s ago and none was sent now).
             return .json(
                 200,
                 .object([
                     ("two_factor_required", .bool(true)), ("login_token", .string(loginToken)), ("expires_in", .int(expiresIn)),
-                ]), user: user)
+                ] + (delivery?.jsonFields ?? [])), user: user)
         }
     }
 

@@ -21,10 +21,12 @@ struct Reply: Sendable {
 
     /// `{"error": {"code", "message"}}`, the CLI's JSON error object.
     static func problem(
-        _ status: Int, _ code: String, _ message: String, retryAfter: Int64? = nil, headers: HTTPFields = [:]
+        _ status: Int, _ code: String, _ message: String, retryAfter: Int64? = nil, headers: HTTPFields = [:],
+        extra: [(String, JSON)] = []
     ) -> Reply {
         var fields: [(String, JSON)] = [("code", .string(code)), ("message", .string(message))]
         if let retryAfter { fields.append(("retry_after", .int(retryAfter))) }
+        fields += extra
         var reply = json(status, .object([("error", .object(fields))]))
         reply.headers = headers
         return reply
@@ -41,7 +43,7 @@ struct Reply: Sendable {
             message = "'\(user)' is locked after too many failures: retry in \(retryAfter) s"
         case .invalidToken:
             headers[.wwwAuthenticate] = "Bearer"
-        case .secondFactorRequired(let user):
+        case .secondFactorRequired(let user, _):
             message = "'\(user)' has two-factor authentication on: give a code"
         case .internalError:
             // Details of a bug stay in the server's log, not in the answer.
@@ -53,7 +55,9 @@ struct Reply: Sendable {
         default:
             break
         }
-        return problem(error.httpStatus, error.code, message, retryAfter: error.retryAfter, headers: headers)
+        return problem(
+            error.httpStatus, error.code, message, retryAfter: error.retryAfter, headers: headers,
+            extra: error.delivery?.jsonFields ?? [])
     }
 }
 

@@ -101,7 +101,17 @@ public final class PostgreSQLAccountStore: AccountStore {
             created_at BIGINT NOT NULL
         );
         """,
+        """
+        ALTER TABLE twofa.totp
+            ADD COLUMN kind TEXT NOT NULL DEFAULT 'totp' CHECK (kind IN ('totp', 'hotp', 'email')),
+            ADD COLUMN email TEXT,
+            ADD COLUMN email_code BYTEA,
+            ADD COLUMN email_sent_at BIGINT;
+        """,
     ]
+
+    /// The schema version read (older only for a read-only command, which never migrates).
+    var schemaVersionRead = 0
 
     public private(set) var migration: (from: Int, to: Int)?
 
@@ -124,8 +134,10 @@ public final class PostgreSQLAccountStore: AccountStore {
                 path: store.connection.location,
                 reason: "it has schema version \(version), newer than this twofa knows (\(migrations.count)); upgrade twofa")
         }
+        store.schemaVersionRead = min(version, migrations.count)
         if version == migrations.count { return store }
         if access == .read { return version == 0 ? nil : store }
+        store.schemaVersionRead = migrations.count
         if version == 0 && !create { return nil }
         try store.migrate()
         return store
@@ -188,12 +200,14 @@ public final class PostgreSQLAccountStore: AccountStore {
 
     // MARK: - Reading
 
-    private static let userColumns = """
+    private var userColumns: String {
+        """
         SELECT u.id, u.name, u.password_hash, u.created_at, u.last_login_at, u.failed_attempts,
                u.locked_until, t.status, t.sealed_secret, t.algorithm, t.digits, t.period,
-               t.issuer, t.last_step, t.created_at
+               t.issuer, t.last_step, t.created_at, \(Schema.deviceColumns(version: schemaVersionRead))
         FROM twofa.users u LEFT JOIN twofa.totp t ON t.user_id = u.id
         """
+    }
 
     /// A stored integer that must lie in `range` (`StoredRange`).
     private func checked(_ rows: PGRows, _ row: Int, _ column: Int, _ name: String, _ range: ClosedRange<Int64>, user: String)
@@ -222,7 +236,8 @@ public final class PostgreSQLAccountStore: AccountStore {
             lockedUntil: try optionalChecked(rows, row, 6, "users.locked_until", StoredRange.time, user: name), totp: nil)
         if let status = rows.optionalText(row, 7) {
             guard let state = TwoFactorState(rawValue: status), state != .off,
-                let algorithm = OTPAlgorithm(rawValue: rows.text(row, 9))
+                let algorithm = OTPAlgorithm(rawValue: rows.text(row, 9)),
+                let kind = SecondFactorKind(rawValue: rows.text(row, 15))
             else { throw .storage(path: location, reason: "the TOTP row of '\(name)' is corrupt") }
             record.totp = TOTPRecord(
                 status: state, sealedSecret: rows.bytes(row, 8),
@@ -230,19 +245,23 @@ public final class PostgreSQLAccountStore: AccountStore {
                     algorithm: algorithm, digits: Int(try checked(rows, row, 10, "totp.digits", 6...8, user: name)),
                     period: try checked(rows, row, 11, "totp.period", 1...86_400, user: name)),
                 issuer: rows.optionalText(row, 12),
-                lastStep: try optionalChecked(rows, row, 13, "totp.last_step", StoredRange.time, user: name),
-                createdAt: try checked(rows, row, 14, "totp.created_at", StoredRange.time, user: name))
+                lastStep: try optionalChecked(
+                    rows, row, 13, "totp.last_step", kind == .hotp ? StoredRange.counter : StoredRange.time, user: name),
+                createdAt: try checked(rows, row, 14, "totp.created_at", StoredRange.time, user: name), kind: kind,
+                email: rows.optionalText(row, 16),
+                emailCode: rows.optionalText(row, 17) == nil ? nil : rows.bytes(row, 17),
+                emailSentAt: try optionalChecked(rows, row, 18, "totp.email_sent_at", StoredRange.time, user: name))
         }
         return record
     }
 
     public func user(named name: String) throws(TwofaError) -> UserRecord? {
-        let rows = try connection.run(Self.userColumns + " WHERE u.name = $1", [.text(name)])
+        let rows = try connection.run(userColumns + " WHERE u.name = $1", [.text(name)])
         return rows.rows.isEmpty ? nil : try userRecord(rows, 0)
     }
 
     public func allUsers() throws(TwofaError) -> [UserRecord] {
-        let rows = try connection.run(Self.userColumns + " ORDER BY u.name COLLATE \"C\"")
+        let rows = try connection.run(userColumns + " ORDER BY u.name COLLATE \"C\"")
         var users: [UserRecord] = []
         users.reserveCapacity(rows.rows.count)
         for index in rows.rows.indices { users.append(try userRecord(rows, index)) }
@@ -318,12 +337,13 @@ public final class PostgreSQLAccountStore: AccountStore {
             .integer(userID), .text(totp.status.rawValue), .bytes(totp.sealedSecret),
             .text(totp.parameters.algorithm.rawValue), .int(totp.parameters.digits), .integer(totp.parameters.period),
             totp.issuer.map { .text($0) } ?? .null, totp.lastStep.map { .integer($0) } ?? .null,
-            .integer(totp.createdAt),
+            .integer(totp.createdAt), .text(totp.kind.rawValue), totp.email.map { .text($0) } ?? .null,
+            totp.emailCode.map { .bytes($0) } ?? .null, totp.emailSentAt.map { .integer($0) } ?? .null,
         ]
     }
 
     private static let totpColumns =
-        "twofa.totp (user_id, status, sealed_secret, algorithm, digits, period, issuer, last_step, created_at)"
+        "twofa.totp (user_id, status, sealed_secret, algorithm, digits, period, issuer, last_step, created_at, kind, email, email_code, email_sent_at)"
 
     /// Rows as one parameter per column, each a PostgreSQL array literal, for
     /// `INSERT … SELECT * FROM unnest($1::text[], …)`: a statement of a few parameters parses
@@ -358,7 +378,9 @@ public final class PostgreSQLAccountStore: AccountStore {
         return String(decoding: out, as: UTF8.self)
     }
 
-    private static let totpTypes = ["bigint", "text", "bytea", "text", "integer", "bigint", "text", "bigint", "bigint"]
+    private static let totpTypes = [
+        "bigint", "text", "bytea", "text", "integer", "bigint", "text", "bigint", "bigint", "text", "text", "bytea", "bigint",
+    ]
 
     /// Many accounts in a few statements: a batch of users in one INSERT … RETURNING over
     /// unnest(), then their enrolments and backup codes likewise (a round trip per statement,
@@ -410,7 +432,8 @@ public final class PostgreSQLAccountStore: AccountStore {
         try connection.run("DELETE FROM twofa.totp WHERE user_id = $1", [.integer(userID)])
         guard let totp else { return }
         try connection.run(
-            "INSERT INTO \(Self.totpColumns) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", totpValues(userID, totp))
+            "INSERT INTO \(Self.totpColumns) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            totpValues(userID, totp))
     }
 
     public func setTOTPStatus(userID: Int64, _ status: TwoFactorState) throws(TwofaError) {
@@ -421,6 +444,19 @@ public final class PostgreSQLAccountStore: AccountStore {
         try connection.run(
             "UPDATE twofa.totp SET last_step = $1 WHERE user_id = $2 AND (last_step IS NULL OR last_step < $1)",
             [.integer(step), .integer(userID)]
+        ).affected == 1
+    }
+
+    public func recordEmailCode(userID: Int64, digest: [UInt8], sentAt: Int64) throws(TwofaError) {
+        try connection.run(
+            "UPDATE twofa.totp SET email_code = $1, email_sent_at = $2 WHERE user_id = $3",
+            [.bytes(digest), .integer(sentAt), .integer(userID)])
+    }
+
+    public func useEmailCode(userID: Int64, digest: [UInt8]) throws(TwofaError) -> Bool {
+        try connection.run(
+            "UPDATE twofa.totp SET email_code = NULL WHERE user_id = $1 AND email_code = $2",
+            [.integer(userID), .bytes(digest)]
         ).affected == 1
     }
 

@@ -1,18 +1,29 @@
 import TwofaDomain
 
-/// A user's TOTP enrolment as stored: the secret only sealed (AES-GCM), never in clear.
+/// A user's second factor as stored (the `totp` table, named for its first kind): the secret
+/// only sealed (AES-GCM), never in clear. A HOTP enrolment's secret makes its codes; an email
+/// device's keys the digests of the codes it is sent and of its backup codes.
 public struct TOTPRecord: Equatable, Sendable {
     public var status: TwoFactorState
     public var sealedSecret: [UInt8]
     public var parameters: TOTPParameters
     public var issuer: String?
-    /// The last time step accepted, so no code is accepted twice (RFC 6238 §5.2).
+    /// The last time step accepted (TOTP) or the last counter accepted (HOTP), so no code is
+    /// accepted twice (RFC 6238 §5.2, RFC 4226 §7.2).
     public var lastStep: Int64?
     public var createdAt: Int64
+    public var kind: SecondFactorKind
+    /// An email device's address.
+    public var email: String?
+    /// The newest code sent by email: its digest (`EmailCodes.digest`), nil once used.
+    public var emailCode: [UInt8]?
+    /// When the newest code was sent.
+    public var emailSentAt: Int64?
 
     public init(
         status: TwoFactorState, sealedSecret: [UInt8], parameters: TOTPParameters, issuer: String?,
-        lastStep: Int64? = nil, createdAt: Int64
+        lastStep: Int64? = nil, createdAt: Int64, kind: SecondFactorKind = .totp, email: String? = nil,
+        emailCode: [UInt8]? = nil, emailSentAt: Int64? = nil
     ) {
         self.status = status
         self.sealedSecret = sealedSecret
@@ -20,7 +31,14 @@ public struct TOTPRecord: Equatable, Sendable {
         self.issuer = issuer
         self.lastStep = lastStep
         self.createdAt = createdAt
+        self.kind = kind
+        self.email = email
+        self.emailCode = emailCode
+        self.emailSentAt = emailSentAt
     }
+
+    /// A HOTP enrolment's next counter (the one after the last accepted).
+    public var nextCounter: UInt64 { lastStep.map { UInt64($0) + 1 } ?? 0 }
 }
 
 public struct UserRecord: Equatable, Sendable {
@@ -45,6 +63,8 @@ enum StoredRange {
     /// UNIX seconds up to 9999-12-31T23:59:59Z.
     static let time: ClosedRange<Int64> = 0...OTPGenerator.latestTime
     static let failures: ClosedRange<Int64> = 0...1_000_000_000
+    /// A HOTP counter (RFC 4226's is 8 bytes; twofa keeps it to a signed 64-bit column).
+    static let counter: ClosedRange<Int64> = 0...Int64.max
 
     static func error(path: String, column: String, user: String, value: String, range: ClosedRange<Int64>) -> TwofaError {
         .storage(
@@ -154,8 +174,15 @@ public protocol AccountStore: SessionStore {
     func setTOTP(userID: Int64, _ totp: TOTPRecord?) throws(TwofaError)
     func setTOTPStatus(userID: Int64, _ status: TwoFactorState) throws(TwofaError)
     /// Records `step` as used if it is later than the last accepted step; false if it is not
-    /// (a replay, or another process won with the same code). One conditional UPDATE.
+    /// (a replay, or another process won with the same code). One conditional UPDATE. A HOTP
+    /// counter is accepted the same way.
     func acceptTOTPStep(userID: Int64, step: Int64) throws(TwofaError) -> Bool
+    /// Keeps the digest of the code just sent by email, and when it went (the one before
+    /// stops working).
+    func recordEmailCode(userID: Int64, digest: [UInt8], sentAt: Int64) throws(TwofaError)
+    /// Uses up the email code with this digest; false if it is not the one stored (used
+    /// already, or another process won with it). One conditional UPDATE.
+    func useEmailCode(userID: Int64, digest: [UInt8]) throws(TwofaError) -> Bool
     /// Sets the last login, clears the failure count and any lockout.
     func recordLogin(userID: Int64, at time: Int64) throws(TwofaError)
     func setFailures(userID: Int64, count: Int, lockedUntil: Int64?) throws(TwofaError)

@@ -65,6 +65,7 @@ public final class SQLiteAccountStore: AccountStore {
             throw makeError(SQLiteConnection.explain(SQLITE_READONLY))
         }
         guard try store.prepareSchema(version: version, access: access) else { return nil }
+        if access == .read { store.schemaVersionRead = min(version, Schema.currentVersion) }
         return store
     }
 
@@ -158,22 +159,27 @@ public final class SQLiteAccountStore: AccountStore {
         try connection.writeTransaction(body)
     }
 
-    private static let userColumns = """
+    /// The schema version the file is read at (older only for a read-only command).
+    var schemaVersionRead = Schema.currentVersion
+
+    private var userColumns: String {
+        """
         SELECT u.id, u.name, u.password_hash, u.created_at, u.last_login_at, u.failed_attempts,
                u.locked_until, t.status, t.sealed_secret, t.algorithm, t.digits, t.period,
-               t.issuer, t.last_step, t.created_at
+               t.issuer, t.last_step, t.created_at, \(Schema.deviceColumns(version: schemaVersionRead))
         FROM users u LEFT JOIN totp t ON t.user_id = u.id
         """
+    }
 
     public func user(named name: String) throws(TwofaError) -> UserRecord? {
-        let statement = try connection.prepare(Self.userColumns + " WHERE u.name = ?")
+        let statement = try connection.prepare(userColumns + " WHERE u.name = ?")
         try statement.bind(.text(name))
         guard try statement.step() else { return nil }
         return try userRecord(statement)
     }
 
     public func allUsers() throws(TwofaError) -> [UserRecord] {
-        let statement = try connection.prepare(Self.userColumns + " ORDER BY u.name")
+        let statement = try connection.prepare(userColumns + " ORDER BY u.name")
         var users: [UserRecord] = []
         while try statement.step() { users.append(try userRecord(statement)) }
         return users
@@ -206,7 +212,8 @@ public final class SQLiteAccountStore: AccountStore {
             lockedUntil: try optionalChecked(statement, 6, "users.locked_until", StoredRange.time, user: name), totp: nil)
         if let status = statement.optionalText(7) {
             guard let state = TwoFactorState(rawValue: status), state != .off,
-                let algorithm = OTPAlgorithm(rawValue: statement.text(9))
+                let algorithm = OTPAlgorithm(rawValue: statement.text(9)),
+                let kind = SecondFactorKind(rawValue: statement.text(15))
             else { throw .storage(path: path, reason: "the TOTP row of '\(record.name)' is corrupt") }
             record.totp = TOTPRecord(
                 status: state, sealedSecret: statement.blob(8),
@@ -214,8 +221,11 @@ public final class SQLiteAccountStore: AccountStore {
                     algorithm: algorithm, digits: Int(try checked(statement, 10, "totp.digits", 6...8, user: name)),
                     period: try checked(statement, 11, "totp.period", 1...86_400, user: name)),
                 issuer: statement.optionalText(12),
-                lastStep: try optionalChecked(statement, 13, "totp.last_step", StoredRange.time, user: name),
-                createdAt: try checked(statement, 14, "totp.created_at", StoredRange.time, user: name))
+                lastStep: try optionalChecked(
+                    statement, 13, "totp.last_step", kind == .hotp ? StoredRange.counter : StoredRange.time, user: name),
+                createdAt: try checked(statement, 14, "totp.created_at", StoredRange.time, user: name), kind: kind,
+                email: statement.optionalText(16), emailCode: statement.isNull(17) ? nil : statement.blob(17),
+                emailSentAt: try optionalChecked(statement, 18, "totp.email_sent_at", StoredRange.time, user: name))
         }
         return record
     }
@@ -236,8 +246,9 @@ public final class SQLiteAccountStore: AccountStore {
     private static let insertUserSQL =
         "INSERT INTO users (name, password_hash, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
     private static let insertTOTPSQL = """
-        INSERT INTO totp (user_id, status, sealed_secret, algorithm, digits, period, issuer, last_step, created_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+        INSERT INTO totp (user_id, status, sealed_secret, algorithm, digits, period, issuer, last_step, created_at,
+                          kind, email, email_code, email_sent_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """
     private static let insertCodeSQL = "INSERT OR IGNORE INTO backup_codes (user_id, code_hash) VALUES (?, ?)"
 
@@ -254,7 +265,8 @@ public final class SQLiteAccountStore: AccountStore {
             .integer(userID), .text(totp.status.rawValue), .blob(totp.sealedSecret),
             .text(totp.parameters.algorithm.rawValue), .int(totp.parameters.digits),
             .integer(totp.parameters.period), totp.issuer.map { .text($0) },
-            totp.lastStep.map { .integer($0) }, .integer(totp.createdAt)
+            totp.lastStep.map { .integer($0) }, .integer(totp.createdAt), .text(totp.kind.rawValue),
+            totp.email.map { .text($0) }, totp.emailCode.map { .blob($0) }, totp.emailSentAt.map { .integer($0) }
         ).run()
     }
 
@@ -299,6 +311,17 @@ public final class SQLiteAccountStore: AccountStore {
         try connection.prepare(
             "UPDATE totp SET last_step = ? WHERE user_id = ? AND (last_step IS NULL OR last_step < ?)"
         ).bind(.integer(step), .integer(userID), .integer(step)).run()
+        return connection.changes == 1
+    }
+
+    public func recordEmailCode(userID: Int64, digest: [UInt8], sentAt: Int64) throws(TwofaError) {
+        try connection.prepare("UPDATE totp SET email_code = ?, email_sent_at = ? WHERE user_id = ?")
+            .bind(.blob(digest), .integer(sentAt), .integer(userID)).run()
+    }
+
+    public func useEmailCode(userID: Int64, digest: [UInt8]) throws(TwofaError) -> Bool {
+        try connection.prepare("UPDATE totp SET email_code = NULL WHERE user_id = ? AND email_code = ?")
+            .bind(.integer(userID), .blob(digest)).run()
         return connection.changes == 1
     }
 

@@ -90,7 +90,24 @@ enum Schema {
             created_at  INTEGER NOT NULL
         ) STRICT, WITHOUT ROWID;
         """,
+        // 4 → 5: the kinds of second factor (HOTP counters live in last_step), and the email
+        // device's address and newest code (a keyed digest, and when it was sent).
+        """
+        ALTER TABLE totp ADD COLUMN kind TEXT NOT NULL DEFAULT 'totp' CHECK (kind IN ('totp', 'hotp', 'email'));
+        ALTER TABLE totp ADD COLUMN email TEXT;
+        ALTER TABLE totp ADD COLUMN email_code BLOB;
+        ALTER TABLE totp ADD COLUMN email_sent_at INTEGER;
+        """,
     ]
+
+    /// The first version with `totp.kind` and the email columns: a read-only command on an
+    /// older database (which it never migrates) reads every enrolment as TOTP.
+    static let deviceColumnsVersion = 5
+
+    /// The second-factor columns a user read selects after `t.created_at`.
+    static func deviceColumns(version: Int) -> String {
+        version >= deviceColumnsVersion ? "t.kind, t.email, t.email_code, t.email_sent_at" : "'totp', NULL, NULL, NULL"
+    }
 
     static var currentVersion: Int { migrations.count }
 }

@@ -19,6 +19,10 @@ struct Code: ContextualCommand {
     @Option(help: ArgumentHelp(onlyWithStdin("seconds per code (default: 30)"), valueName: "seconds"))
     var period: Int64?
     @Flag(help: ArgumentHelp(onlyWithStdin("the secret is hex, as oathtool takes it, not base32"))) var hex = false
+    @Flag(help: "HOTP (RFC 4226, by counter) instead of TOTP, for a secret or URI on stdin, as oathtool --hotp.")
+    var hotp = false
+    @Option(help: ArgumentHelp("With --hotp: the counter (default: 0, or the URI's).", valueName: "n"))
+    var counter: UInt64?
     @Option(help: ArgumentHelp(
         "Also print the codes of the N steps after; when checking a code, the steps either side to look at (default 1).",
         valueName: "n"))
@@ -33,7 +37,7 @@ struct Code: ContextualCommand {
                 CodeRequest(
                     global: global.plain, user: user, secretStdin: secretStdin, uriStdin: uriStdin,
                     at: try at.map(CodeRequest.time), algorithm: algorithm, digits: digits, period: period, hex: hex,
-                    window: window, check: check)
+                    window: window, check: check, hotp: hotp, counter: counter)
             }
         }
     }
@@ -66,6 +70,9 @@ struct CodeRequest: Equatable {
     var window: Int?
     /// A code to check rather than print one.
     var check: String?
+    /// HOTP from a secret or URI on stdin, at `counter`.
+    var hotp = false
+    var counter: UInt64?
 
     /// `--at`: UNIX seconds or an RFC 3339 time.
     static func time(_ text: String) throws(TwofaError) -> Int64 {
@@ -84,6 +91,11 @@ struct CodeRequest: Equatable {
             throw .usage("--algorithm, --digits, --period and --hex go with --secret-stdin (a URI or a user's enrolment has its own)")
         }
         if let window, !(0...1000).contains(window) { throw .usage("--window must be 0 to 1000") }
+        if counter != nil && !hotp { throw .usage("--counter goes with --hotp") }
+        if hotp {
+            guard user == nil else { throw .usage("--hotp goes with --secret-stdin or --uri-stdin (a user's enrolment has its own type)") }
+            guard period == nil, at == nil else { throw .usage("--period and --at belong to TOTP, not --hotp") }
+        }
     }
 
     func run(_ context: CommandContext) throws(TwofaError) {
@@ -97,16 +109,23 @@ struct CodeRequest: Equatable {
             let text = String(decoding: input, as: UTF8.self).trimmingASCIIWhitespace()
             var parameters = TOTPParameters(algorithm: algorithm ?? .sha1, digits: digits ?? 6, period: period ?? 30)
             let secret: [UInt8]
+            var startCounter = counter ?? 0
             if secretStdin {
                 guard (6...8).contains(parameters.digits) else { throw .invalidOption("--digits must be 6, 7 or 8") }
                 guard parameters.period > 0 else { throw .invalidOption("--period must be a positive number of seconds") }
                 secret = hex ? try Base16.decode(text) : try Base32.decode(text)
             } else {
                 let uri = try OTPAuthURI(parsing: text)
+                guard (uri.counter != nil) == hotp else {
+                    throw .invalidURI(hotp
+                        ? "this is a TOTP URI: drop --hotp"
+                        : "this is a HOTP (counter-based) URI: add --hotp")
+                }
                 secret = uri.secret
                 parameters = uri.parameters
+                startCounter = counter ?? uri.counter ?? 0
             }
-            codes = .secret(secret, parameters)
+            codes = hotp ? .hotp(secret, parameters, startCounter) : .secret(secret, parameters)
         }
         if let check {
             // As `oathtool KEY CODE`: the distance in steps of the match, or exit 1.
@@ -120,6 +139,11 @@ struct CodeRequest: Equatable {
             // The common case on its own path: no array of codes is made, so `code` starts as
             // before --window existed (the first array of a type costs a metadata lookup).
             let result = try codes.code(at: time)
+            if let counter = result.counter {
+                context.result(
+                    .object([("code", .string(result.code)), ("counter", .int(Int64(clamping: counter)))]), text: result.code)
+                return
+            }
             context.result(
                 .object([("code", .string(result.code)), ("expires_in", .int(result.expiresIn))]), text: result.code)
             return
@@ -127,7 +151,8 @@ struct CodeRequest: Equatable {
         let list = try codes.codes(at: time, count: window + 1)
         guard let first = list.first else { throw .internalError("no code") }
         let fields: [(String, JSON)] = [
-            ("code", .string(first.code)), ("expires_in", .int(first.expiresIn)),
+            ("code", .string(first.code)),
+            first.counter.map { ("counter", .int(Int64(clamping: $0))) } ?? ("expires_in", .int(first.expiresIn)),
             ("codes", .array(list.map { .string($0.code) })),
         ]
         // A loop, not `joined(separator:)`: the unspecialised generic costs a runtime
@@ -142,11 +167,15 @@ struct CodeRequest: Equatable {
 enum CodeSource {
     case user(Accounts, String)
     case secret([UInt8], TOTPParameters)
+    /// HOTP codes from this counter on.
+    case hotp([UInt8], TOTPParameters, UInt64)
 
     func code(at time: Int64) throws(TwofaError) -> GeneratedCode {
         switch self {
         case .user(let accounts, let name): try accounts.currentCode(name: name, at: time)
         case .secret(let secret, let parameters): try Accounts.code(secret: secret, parameters: parameters, at: time)
+        case .hotp(let secret, let parameters, let counter):
+            try Accounts.hotpCode(secret: secret, parameters: parameters, counter: counter)
         }
     }
 
@@ -154,6 +183,8 @@ enum CodeSource {
         switch self {
         case .user(let accounts, let name): try accounts.codes(name: name, at: time, count: count)
         case .secret(let secret, let parameters): try Accounts.codes(secret: secret, parameters: parameters, at: time, count: count)
+        case .hotp(let secret, let parameters, let counter):
+            try Accounts.hotpCodes(secret: secret, parameters: parameters, counter: counter, count: count)
         }
     }
 
@@ -162,6 +193,8 @@ enum CodeSource {
         case .user(let accounts, let name): try accounts.offset(name: name, of: code, at: time, window: window)
         case .secret(let secret, let parameters):
             try Accounts.offset(secret: secret, parameters: parameters, of: code, at: time, window: window)
+        case .hotp(let secret, let parameters, let counter):
+            try Accounts.hotpOffset(secret: secret, parameters: parameters, of: code, counter: counter, window: window)
         }
     }
 }

@@ -134,6 +134,7 @@ final class CommandContext: @unchecked Sendable {
         if json {
             var fields: [(String, JSON)] = [("code", .string(error.code)), ("message", .string(error.message))]
             if let retryAfter = error.retryAfter { fields.append(("retry_after", .int(retryAfter))) }
+            if let delivery = error.delivery { fields += delivery.jsonFields }
             writeStandardError(JSON.object([("error", .object(fields))]).serialized + "\n")
         } else {
             // One line by contract: a line break in it came from outside, and is escaped too.

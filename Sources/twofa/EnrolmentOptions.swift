@@ -18,6 +18,16 @@ func defaultQRFormat(_ context: CommandContext) -> QRTextFormat {
     context.stdoutIsTTY && context.environment("NO_COLOR") == nil ? .ansi : .utf8
 }
 
+/// An app's codes: by time (TOTP) or by counter (HOTP).
+enum CodeType: String, ExpressibleByArgument, CaseIterable {
+    case totp, hotp
+}
+
+/// Where the codes come from: an authenticator app, or email sent by twofa.
+enum DeviceChoice: String, ExpressibleByArgument, CaseIterable {
+    case app, email
+}
+
 /// The options of a new enrolment (enable-2fa, register --enable-2fa).
 struct EnrolmentOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The issuer shown in the authenticator (default: $TWOFA_ISSUER, else the host name).", valueName: "name"))
@@ -32,6 +42,15 @@ struct EnrolmentOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Seconds per code: 15 to 120.", valueName: "seconds"))
     var period: Int64 = 30
 
+    @Option(help: ArgumentHelp("An app's codes: totp (by time, the default) or hotp (by counter, RFC 4226).", valueName: "type"))
+    var type: CodeType?
+
+    @Option(help: ArgumentHelp("Where codes come from: app (the default) or email (sent to --email at each login).", valueName: "device"))
+    var device: DeviceChoice?
+
+    @Option(help: ArgumentHelp("The address an email device's codes go to.", valueName: "address"))
+    var email: String?
+
     @Option(help: ArgumentHelp("How to draw the QR code: ansi, utf8, ascii or none (default: ansi on a terminal, else utf8).", valueName: "format"))
     var qr: QRChoice?
 
@@ -44,8 +63,15 @@ struct EnrolmentOptions: ParsableArguments {
     func request(_ context: CommandContext) throws(TwofaError) -> EnrolmentRequest {
         let issuer = issuer ?? context.environment("TWOFA_ISSUER") ?? hostName()
         try refuseUnsafeText(issuer, what: "the issuer")
+        if device == .email {
+            guard type == nil else { throw .usage("--type goes with an app (--device app), not with email") }
+            guard let email else { throw .usage("--device email needs --email ADDRESS") }
+            return EnrolmentRequest(issuer: issuer, kind: .email, email: try EmailAddress(email))
+        }
+        guard email == nil else { throw .usage("--email goes with --device email") }
         return EnrolmentRequest(
-            issuer: issuer, parameters: TOTPParameters(algorithm: algorithm, digits: digits, period: period))
+            issuer: issuer, parameters: TOTPParameters(algorithm: algorithm, digits: digits, period: period),
+            kind: type == .hotp ? .hotp : .totp)
     }
 
     /// The JSON keys of an enrolment, and the text a person reads, laid out for an 80x24
@@ -57,16 +83,32 @@ struct EnrolmentOptions: ParsableArguments {
     func report(_ enrolment: Enrolment, registered: String? = nil, context: CommandContext) throws(TwofaError)
         -> (json: [(String, JSON)], pieces: [Output.Piece])
     {
+        if enrolment.kind == .email {
+            // No secret leaves twofa: the codes come by email.
+            let sentTo = enrolment.delivery?.sentTo ?? enrolment.email?.masked ?? "-"
+            let json: [(String, JSON)] = [
+                ("status", .string(enrolment.status.rawValue)), ("device", .string("email")),
+                ("sent_to", .string(sentTo)),
+            ]
+            let command = "twofa verify \(enrolment.user) --code-stdin"
+            let lines = (registered.map { ["Registered \($0)."] } ?? [])
+                + ["2FA by email is pending: a code was sent to \(sentTo).", "Confirm it with that code:", "  " + command]
+            return (json, [.text(lines.joined(separator: "\n") + "\n")])
+        }
         let uri = enrolment.uri.string
         let secret = Base32.encode(enrolment.secret)
-        let json: [(String, JSON)] = [
+        var json: [(String, JSON)] = [
             ("status", .string(enrolment.status.rawValue)),
             ("secret", .string(secret)),
             ("otpauth_uri", .string(uri)),
             ("algorithm", .string(enrolment.parameters.algorithm.rawValue)),
             ("digits", .int(enrolment.parameters.digits)),
-            ("period", .int(enrolment.parameters.period)),
         ]
+        if enrolment.kind == .hotp {
+            json += [("type", .string("hotp")), ("counter", .int(Int64(clamping: enrolment.counter)))]
+        } else {
+            json.append(("period", .int(enrolment.parameters.period)))
+        }
         guard !context.json else { return (json, []) }
         let format = (qr ?? QRChoice(rawValue: defaultQRFormat(context).rawValue))?.textFormat
         let drawing = try format.map { format throws(TwofaError) in
@@ -74,7 +116,7 @@ struct EnrolmentOptions: ParsableArguments {
         }
         let text = EnrolmentText(
             user: enrolment.user, registered: registered, secret: secret, parameters: enrolment.parameters,
-            uri: uri, withQR: drawing != nil, onTerminal: context.stdoutIsTTY)
+            uri: uri, withQR: drawing != nil, onTerminal: context.stdoutIsTTY, hotp: enrolment.kind == .hotp)
         var pieces: [Output.Piece] = [.text(text.lines.joined(separator: "\n") + "\n")]
         if let drawing { pieces.append(.drawing(drawing)) }
         return (json, pieces)
@@ -92,6 +134,7 @@ struct EnrolmentText {
     var uri: String
     var withQR: Bool
     var onTerminal: Bool
+    var hotp = false
 
     var lines: [String] {
         let command = "twofa verify \(user) --code CODE"
@@ -108,7 +151,9 @@ struct EnrolmentText {
             lines.append(lead)
             lines += Self.fill(groups, indent: "  ")
         }
-        if parameters != .default {
+        if hotp {
+            lines.append("  (counter-based HOTP, \(parameters.algorithm.uriName), \(parameters.digits) digits)")
+        } else if parameters != .default {
             lines.append("  (\(parameters.algorithm.uriName), \(parameters.digits) digits, every \(parameters.period) s)")
         }
         // The URI where a person could want it: off a terminal, without a QR code, or when it

@@ -116,6 +116,8 @@ enum FastPath {
             request.hex = words.flags.contains("--hex")
             if let text = words.option("--window") { guard let value = Int(text) else { return nil }; request.window = value }
             request.check = words.option("--check")
+            request.hotp = words.flags.contains("--hotp")
+            if let text = words.option("--counter") { guard let value = UInt64(text) else { return nil }; request.counter = value }
             if let text = words.option("--algorithm") {
                 guard let value = OTPAlgorithm(rawValue: text) else { return nil }
                 request.algorithm = value

@@ -51,7 +51,8 @@ extension GlobalSettings {
         guard !path.isEmpty else { throw .usage("--db needs a path") }
         var environment = AccountsEnvironment(
             databasePath: path, keyFilePath: keyFile ?? context.environment("TWOFA_KEY_FILE"), clock: context.clock,
-            notice: { context.note($0) })
+            notice: { context.note($0) }, mailer: Sendmail(command: context.environment("TWOFA_SENDMAIL")),
+            mailFrom: context.environment("TWOFA_MAIL_FROM"))
         environment.auditContext = auditDetail
         return Accounts(environment: environment)
     }
@@ -107,7 +108,8 @@ extension GlobalSettings {
     func credentials(_ context: CommandContext, for user: String, code input: CodeInput) -> Credentials {
         Credentials(
             password: { () throws(TwofaError) in try password(context, for: user) },
-            code: { () throws(TwofaError) in try code(context, input, for: user) })
+            code: { () throws(TwofaError) in try code(context, input, for: user) },
+            prompts: !input.isGiven && interactive(context))
     }
 }
 

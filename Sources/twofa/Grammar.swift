@@ -31,7 +31,9 @@ enum Grammar {
         "list", "show", "delete", "audit", "export", "import", "rekey", "check-key", "serve",
     ]
 
-    private static let enrolmentOptions = ["--issuer", "--algorithm", "--digits", "--period", "--qr"]
+    private static let enrolmentOptions = [
+        "--issuer", "--algorithm", "--digits", "--period", "--type", "--device", "--email", "--qr",
+    ]
 
     static func command(_ name: String) -> CommandGrammar? {
         switch name {
@@ -51,8 +53,8 @@ enum Grammar {
                 positionals: 1)
         case "code":
             CommandGrammar(
-                name: name, flags: ["--secret-stdin", "--uri-stdin", "--hex"],
-                options: ["--at", "--algorithm", "--digits", "--period", "--window", "--check"],
+                name: name, flags: ["--secret-stdin", "--uri-stdin", "--hex", "--hotp"],
+                options: ["--at", "--algorithm", "--digits", "--period", "--window", "--check", "--counter"],
                 positionals: 1)
         case "unlock", "show", "delete":
             CommandGrammar(name: name, positionals: 1)

@@ -16,6 +16,11 @@ struct Show: ContextualCommand {
         fields.append(("failed_attempts", .int(shown.failedAttempts)))
         fields.append(("locked_until", shown.lockedUntil.map { .string(Timestamp.format($0)) } ?? .null))
         fields.append(("password_scheme", .string(shown.passwordScheme)))
+        // The second factor: an app (TOTP or HOTP, with its next counter) or email.
+        fields.append(("device", shown.kind.map { .string($0 == .email ? "email" : "app") } ?? .null))
+        fields.append(("type", shown.kind.map { .string($0.rawValue) } ?? .null))
+        if let email = shown.maskedEmail { fields.append(("email", .string(email))) }
+        if let counter = shown.counter { fields.append(("counter", .int(Int64(clamping: counter)))) }
         let text = fields.map { key, value -> String in
             let shownValue: String
             switch value {

@@ -44,12 +44,12 @@ struct SessionTests {
     @Test func loginTokensLiveFiveMinutesAndDieAfterFiveWrongCodes() throws {
         let world = try World()
         let totp = try world.userWithTwoFactor("bea")
-        guard case .codeNeeded(_, let token, let expiresIn) = try world.accounts.signIn(name: "bea", password: try password())
+        guard case .codeNeeded(_, let token, let expiresIn, _) = try world.accounts.signIn(name: "bea", password: try password())
         else { Issue.record("2FA on must ask for a code"); return }
         #expect(expiresIn == 300)
         world.clock.advance(300)
         expectError(.invalidToken) { _ = try world.accounts.completeSignIn(loginToken: token, code: totp.code(at: world.clock.now())) }
-        guard case .codeNeeded(_, let second, _) = try world.accounts.signIn(name: "bea", password: try password()) else { return }
+        guard case .codeNeeded(_, let second, _, _) = try world.accounts.signIn(name: "bea", password: try password()) else { return }
         for _ in 0..<4 {
             expectError(.authenticationFailed) { _ = try world.accounts.completeSignIn(loginToken: second, code: "000000") }
         }
@@ -84,7 +84,7 @@ struct SessionTests {
     @Test func racingCodeStepsOfOneLoginTokenMakeOneSession() throws {
         let world = try World()
         let totp = try world.userWithTwoFactor("dot")
-        guard case .codeNeeded(_, let token, _) = try world.accounts.signIn(name: "dot", password: try password()) else { return }
+        guard case .codeNeeded(_, let token, _, _) = try world.accounts.signIn(name: "dot", password: try password()) else { return }
         let code = totp.code(at: world.clock.now())
         let outcomes = world.race(8) { _, gate in
             let twin = world.twin()

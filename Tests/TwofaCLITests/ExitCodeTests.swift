@@ -52,6 +52,13 @@ struct ExitCodeTests {
         (["code", "--secret-stdin", "--digits", "9"], "JBSWY3DPEHPK3PXP", "invalid_option"),
         (["code", "--uri-stdin"], "https://example.com", "invalid_uri"),
         (["code", "--uri-stdin"], "otpauth://hotp/x?secret=JBSWY3DPEHPK3PXP&counter=1", "invalid_uri"),
+        (["code", "--uri-stdin", "--hotp"], "otpauth://totp/x?secret=JBSWY3DPEHPK3PXP", "invalid_uri"),
+        (["code", "--uri-stdin", "--hotp"], "otpauth://hotp/x?secret=JBSWY3DPEHPK3PXP", "invalid_uri"),
+        // An address that would add a header (a hidden recipient) to the message.
+        (["register", "alice", "--password-stdin", "--enable-2fa", "--device", "email", "--email", "a@example.com\r\nBcc: x@evil.example"],
+         defaultPassword, "invalid_option"),
+        (["register", "alice", "--password-stdin", "--enable-2fa", "--device", "email", "--email", "a@example.com,b@evil.example"],
+         defaultPassword, "invalid_option"),
         (["code", "--uri-stdin"], "otpauth://totp/x?secret=JBSWY3DPEHPK3PXP&digits=7", "invalid_uri"),
         (["code", "--uri-stdin"], "otpauth://totp/x?issuer=y", "invalid_uri"),
         (["code", "--secret-stdin", "--at=-1"], "JBSWY3DPEHPK3PXP", "invalid_option"),

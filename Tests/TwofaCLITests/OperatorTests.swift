@@ -170,12 +170,16 @@ struct OperatorTests {
         #expect(try box.run(["verify", "alice", "--code", code]).status == 0)
         #expect(try box.run(["import", "--google-authenticator", file, "--user", "alice"]).status == 5)
 
-        let hotp = box.folder.appendingPathComponent("hotp").path
-        try "\(secret)\n\" HOTP_COUNTER 1\n12345678\n".write(toFile: hotp, atomically: true, encoding: .utf8)
+        // Neither TOTP_AUTH nor HOTP_COUNTER, or both: not a file to guess about.
         try box.register("bob")
-        let refused = try box.run(["import", "--google-authenticator", hotp, "--user", "bob", "--json"])
-        #expect(refused.status == 65)
-        #expect((refused.error["message"] as? String)?.contains("HOTP") == true)
+        for options in [["\" RATE_LIMIT 3 30"], ["\" TOTP_AUTH", "\" HOTP_COUNTER 1"]] {
+            let odd = box.folder.appendingPathComponent("odd").path
+            try ([secret] + options + ["12345678"]).joined(separator: "\n").appending("\n")
+                .write(toFile: odd, atomically: true, encoding: .utf8)
+            let refused = try box.run(["import", "--google-authenticator", odd, "--user", "bob", "--json"])
+            #expect(refused.status == 65)
+            #expect((refused.error["message"] as? String)?.contains("HOTP_COUNTER") == true)
+        }
     }
 
     @Test(arguments: ["svg", "png"])

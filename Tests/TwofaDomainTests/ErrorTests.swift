@@ -5,7 +5,7 @@ import Testing
 struct ErrorTests {
     static let table: [(TwofaError, Int32, String)] = [
         (.authenticationFailed, 1, "authentication_failed"),
-        (.secondFactorRequired(user: "alice"), 2, "second_factor_required"),
+        (.secondFactorRequired(user: "alice", delivery: nil), 2, "second_factor_required"),
         (.lockedOut(user: "alice", retryAfter: 60), 3, "locked_out"),
         (.userNotFound(user: "alice"), 4, "user_not_found"),
         (.userExists(user: "alice"), 5, "user_exists"),

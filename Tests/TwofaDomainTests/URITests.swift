@@ -141,9 +141,12 @@ struct URITests {
         #expect(d.parameters == .default)
     }
 
-    @Test("Parsing refuses what is not a valid TOTP URI, with exit code 65", arguments: [
-        "otpauth://hotp/ACME:alice?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&counter=0",
+    @Test("Parsing refuses what is not a valid TOTP or HOTP URI, with exit code 65", arguments: [
         "otpauth://HOTP/alice?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ",
+        "otpauth://hotp/alice?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&counter=-1",
+        "otpauth://hotp/alice?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&counter=x",
+        "otpauth://hotp/alice?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&counter=18446744073709551616",
+        "otpauth://motp/alice?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ",
         "otpauth://totp/ACME:alice?issuer=ACME",
         "otpauth://totp/ACME:alice",
         "otpauth://totp/ACME:alice?secret=",

@@ -1,0 +1,103 @@
+import Glibc
+import TwofaDomain
+
+/// Where codes for an email device go out. Injected: tests capture what is sent.
+public protocol Mailer: Sendable {
+    /// Hands one RFC 5322 message over for delivery; throws `.mail` when that fails.
+    func send(_ message: [UInt8]) throws(TwofaError)
+}
+
+/// The Unix convention every MTA provides: the message piped to `sendmail -t -i`, which takes
+/// the recipients from its headers. The command is `$TWOFA_SENDMAIL` split at spaces (no shell
+/// is involved, so nothing in it is interpreted), else `/usr/sbin/sendmail -t -i`.
+///
+/// The message goes through a socket pair sent with MSG_NOSIGNAL (a command that exits
+/// without reading it is a failure, never a SIGPIPE), its output is discarded, its first
+/// line of complaint kept (escaped) for the error, and it has `timeLimit` seconds to finish.
+public struct Sendmail: Mailer {
+    public static let defaultCommand = "/usr/sbin/sendmail -t -i"
+    public static let timeLimit: Int32 = 30
+    public let arguments: [String]
+
+    public init(command: String?) {
+        let text = (command?.isEmpty ?? true) ? Self.defaultCommand : command ?? Self.defaultCommand
+        arguments = text.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+    }
+
+    public func send(_ message: [UInt8]) throws(TwofaError) {
+        guard let program = arguments.first else { throw .mail(reason: "TWOFA_SENDMAIL names no command") }
+        let name = terminalSafe(program)
+        var input: [Int32] = [-1, -1]
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &input) == 0 else {
+            throw .mail(reason: "cannot make a socket for \(name) (errno \(errno))")
+        }
+        var errors: [Int32] = [-1, -1]
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &errors) == 0 else {
+            close(input[0])
+            close(input[1])
+            throw .mail(reason: "cannot make a pipe for \(name) (errno \(errno))")
+        }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, input[1], 0)
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, errors[1], 2)
+        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, program, &actions, nil, &argv, environ)
+        close(input[1])
+        close(errors[1])
+        defer { close(errors[0]) }
+        guard spawned == 0 else {
+            close(input[0])
+            throw .mail(reason: "cannot run \(name): \(SecureFiles.describe(spawned))")
+        }
+        var sent = 0
+        var writeFailed = false
+        message.withUnsafeBytes { buffer in
+            while sent < buffer.count {
+                let count = Glibc.send(input[0], buffer.baseAddress.map { $0 + sent }, buffer.count - sent, Int32(MSG_NOSIGNAL))
+                if count < 0 && errno == EINTR { continue }
+                guard count > 0 else { writeFailed = true; return }
+                sent += count
+            }
+        }
+        close(input[0])
+        // Its complaint, if any, until it closes stderr or the time is up.
+        var complaint: [UInt8] = []
+        var deadline = Int64(Self.timeLimit) * 1000
+        var timedOut = false
+        var buffer = [UInt8](repeating: 0, count: 512)
+        while true {
+            var poller = pollfd(fd: errors[0], events: Int16(POLLIN), revents: 0)
+            let started = Self.milliseconds()
+            let ready = poll(&poller, 1, Int32(max(deadline, 0)))
+            deadline -= Self.milliseconds() - started
+            if ready < 0 && errno == EINTR { continue }
+            guard ready > 0 else { timedOut = true; break }
+            let count = read(errors[0], &buffer, buffer.count)
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { break }
+            if complaint.count < 300 { complaint += buffer[0..<min(count, 300 - complaint.count)] }
+        }
+        if timedOut { kill(pid, SIGKILL) }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let said = String(decoding: complaint.prefix(while: { $0 != UInt8(ascii: "\n") }), as: UTF8.self)
+        let detail = said.isEmpty ? "" : " (\(terminalSafe(said)))"
+        if timedOut { throw .mail(reason: "\(name) did not finish within \(Self.timeLimit) s") }
+        let exited = status & 0x7f == 0
+        let code = (status >> 8) & 0xff
+        guard exited else { throw .mail(reason: "\(name) was killed by signal \(status & 0x7f)") }
+        guard code == 0 else { throw .mail(reason: "\(name) exited with status \(code)\(detail)") }
+        if writeFailed { throw .mail(reason: "\(name) did not read the message\(detail)") }
+    }
+
+    private static func milliseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+    }
+}
