@@ -43,6 +43,10 @@ public struct Sendmail: Mailer {
         posix_spawn_file_actions_adddup2(&actions, input[1], 0)
         posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, errors[1], 2)
+        // Nothing else of this process (a server's sockets, a database) reaches the mail
+        // command, whether or not it was opened close-on-exec: glibc 2.34's closefrom action,
+        // looked up at run time (Swift's Glibc module does not declare it).
+        if let closeFrom = Self.addCloseFrom { _ = closeFrom(&actions, 3) }
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
         var pid: pid_t = 0
@@ -94,6 +98,15 @@ public struct Sendmail: Mailer {
         guard code == 0 else { throw .mail(reason: "\(name) exited with status \(code)\(detail)") }
         if writeFailed { throw .mail(reason: "\(name) did not read the message\(detail)") }
     }
+
+    private typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+
+    private static let addCloseFrom: CloseFrom? = {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else {
+            return nil
+        }
+        return unsafeBitCast(symbol, to: CloseFrom.self)
+    }()
 
     private static func milliseconds() -> Int64 {
         var now = timespec()

@@ -215,12 +215,10 @@ extension Accounts {
         defer { wipe(&secret) }
         var codes: [String] = []
         while codes.count < scratchCodes {
-            // Uniform over 10^8: 4 random bytes, those above the last whole multiple redrawn.
             let bytes = try environment.random.bytes(4)
-            let value = bytes.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
-            guard value < 4_200_000_000 else { continue }
-            let digits = String(value % 100_000_000)
-            let code = String(repeating: "0", count: 8 - digits.count) + digits
+            guard let code = GoogleAuthenticatorFile.scratchCode(bytes.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }) else {
+                continue
+            }
             if !codes.contains(code) { codes.append(code) }
         }
         let digests = codes.map { BackupCodes.digest($0, secret: secret, user: name) }
@@ -232,7 +230,8 @@ extension Accounts {
         }
         // A HOTP enrolment carries its next counter, and twofa's look-ahead as its window.
         var text = totp.kind == .hotp
-            ? Base32.encode(secret) + "\n\" RATE_LIMIT 3 30\n\" WINDOW_SIZE \(OTPGenerator.hotpLookAhead + 1)\n\" HOTP_COUNTER \(totp.nextCounter)\n"
+            // pam_google_authenticator reads HOTP_COUNTER 0 as no counter at all: from 1.
+            ? Base32.encode(secret) + "\n\" RATE_LIMIT 3 30\n\" WINDOW_SIZE \(OTPGenerator.hotpLookAhead + 1)\n\" HOTP_COUNTER \(max(totp.nextCounter, 1))\n"
             : Base32.encode(secret) + "\n\" RATE_LIMIT 3 30\n\" WINDOW_SIZE 3\n\" DISALLOW_REUSE\n\" TOTP_AUTH\n"
         for code in codes { text += code + "\n" }
         return Array(text.utf8)

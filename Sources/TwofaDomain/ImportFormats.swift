@@ -533,6 +533,15 @@ struct CSVRecords {
 }
 
 public struct GoogleAuthenticatorFile: Sendable {
+    /// A scratch code from 32 random bits: uniform over 10000000 to 99999999, the range
+    /// pam_google_authenticator reads as scratch codes (a line below 10^7 it skips, and then
+    /// every line after it); nil for the values above the last whole multiple of 9 × 10^7, to
+    /// be drawn again.
+    public static func scratchCode(_ value: UInt32) -> String? {
+        guard value < 4_230_000_000 else { return nil }
+        return String(10_000_000 + value % 90_000_000)
+    }
+
     public var secret: [UInt8]
     public var period: Int64
     /// A counter-based (HOTP) file's `HOTP_COUNTER`: the next counter a code is accepted at.

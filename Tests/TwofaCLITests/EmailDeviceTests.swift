@@ -17,6 +17,7 @@ import Testing
             let body = failing
                 ? "echo 'sendmail: cannot connect to the relay' >&2\nexit 75\n"
                 : "n=$(ls \(folder.path) | grep -c '^mail-')\ncat > \(folder.path)/mail-$n\necho \"$@\" > \(folder.path)/args-$n\n"
+                    + "ls /proc/$$/fd > \(folder.path)/fds-$n\n"
             try ("#!/bin/sh\n" + body).write(toFile: script, atomically: true, encoding: .utf8)
             try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: script)
         }
@@ -113,6 +114,24 @@ import Testing
         }
     }
 
+    /// A descriptor twofa was given (or opened) without close-on-exec does not reach the mail
+    /// command: it gets its three standard streams and nothing of twofa's.
+    @Test func theMailCommandGetsNoOtherDescriptor() throws {
+        let box = try Sandbox()
+        let outbox = try Outbox(box)
+        try importActiveEmailDevice(box, user: "fd")
+        var environment = box.environment
+        environment.merge(outbox.environment) { $1 }
+        let run = try runProcess(
+            "/bin/sh", ["-c", "exec 7</etc/hostname; exec \"$0\" \"$@\"", Sandbox.binary.path, "login", "fd", "--password-stdin"],
+            stdin: Data((defaultPassword + "\n").utf8), environment: environment)
+        #expect(run.status == 2, "\(run.stderr)")
+        let fds = try String(contentsOfFile: outbox.folder.appendingPathComponent("fds-0").path, encoding: .utf8)
+            .split(separator: "\n").compactMap { Int($0) }
+        #expect(!fds.contains(7), "\(fds)")
+        #expect(fds.filter { $0 < 3 } == [0, 1, 2])
+    }
+
     @Test func aMailThatCannotBeSentIs74AndChangesNothing() throws {
         let box = try Sandbox()
         let broken = try Outbox(box, failing: true)
@@ -172,7 +191,7 @@ import Testing
         let asked = try box.run(["login", "mta", "--password-stdin", "--json"], stdin: defaultPassword + "\n", environment: sendmail)
         #expect(asked.status == 2, "\(asked.stderr)")
         #expect(asked.error["sent_to"] as? String == "t***@localhost")
-        let mailbox = try String(contentsOfFile: RealMTA.mailbox, encoding: .utf8)
+        let mailbox = try String(contentsOfFile: RealMTA.mailbox(), encoding: .utf8)
         #expect(mailbox.contains("Envelope-to: \(RealMTA.user)@localhost"))
         let code = try #require(mailbox.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
             .first { $0.count == 6 && $0.allSatisfy(\.isNumber) })
@@ -180,26 +199,29 @@ import Testing
             ["login", "mta", "--password-stdin", "--code-stdin", "--json"], stdin: defaultPassword + "\n" + code + "\n")
         #expect(login.status == 0 && login.json["second_factor"] as? String == "email", "\(login.stderr)")
     }
-
-    /// Registers `user`, then makes them anew, by export's shape, as an active email device
-    /// whose first mail is still to come (no enrolment mail went out, so none is too recent).
-    func importActiveEmailDevice(_ box: Sandbox, user: String, address: String? = nil) throws {
-        try box.register(user)
-        let exported = try box.run(["export"]).stdout.trimmingCharacters(in: .newlines)
-        #expect(exported.contains(#""totp":null"#))
-        #expect(try box.run(["delete", user]).status == 0)
-        let line = exported.replacingOccurrences(
-            of: #""totp":null"#,
-            with: #""totp":{"secret":"JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP","type":"email","email":"\#(address ?? user + "@example.com")","status":"on"}"#)
-        let imported = try box.run(["import", "-"], stdin: line + "\n")
-        #expect(imported.status == 0, "\(imported.stderr)")
-    }
 }
 
-/// exim4 on this host, and a local user to deliver to (made here, as root, if missing).
+/// Registers `user`, then makes them anew, by export's shape, as an active email device
+/// whose first mail is still to come (no enrolment mail went out, so none is too recent).
+func importActiveEmailDevice(_ box: Sandbox, user: String, address: String? = nil) throws {
+    try box.register(user)
+    let exported = try box.run(["export"]).stdout.split(separator: "\n").map(String.init)
+        .first { $0.contains(#""user":"\#(user)""#) } ?? ""
+    #expect(exported.contains(#""totp":null"#))
+    #expect(try box.run(["delete", user]).status == 0)
+    let line = exported.replacingOccurrences(
+        of: #""totp":null"#,
+        with: #""totp":{"secret":"JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP","type":"email","email":"\#(address ?? user + "@example.com")","status":"on"}"#)
+    let imported = try box.run(["import", "-"], stdin: line + "\n")
+    #expect(imported.status == 0, "\(imported.stderr)")
+}
+
+/// exim4 on this host, and local users to deliver to (made here, as root, if missing): one
+/// for each test that reads a mailbox, as the suites run side by side.
 enum RealMTA {
     static let user = "twofamail"
-    static let mailbox = "/var/mail/twofamail"
+
+    static func mailbox(_ user: String = user) -> String { "/var/mail/" + user }
 
     static var available: Bool {
         getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/sbin/exim4")
@@ -207,12 +229,28 @@ enum RealMTA {
     }
 
     /// The user (exim delivers to none without a home) and an empty mailbox.
-    static func prepareMailbox() throws {
+    static func prepareMailbox(_ user: String = user) throws {
         if try runProcess("/usr/bin/id", [user]).status != 0 {
             let made = try runProcess(
                 "/usr/sbin/useradd", ["--system", "--create-home", "--home-dir", "/var/lib/" + user, "--shell", "/usr/sbin/nologin", user])
             #expect(made.status == 0, "\(made.stderr)")
         }
-        try? FileManager.default.removeItem(atPath: mailbox)
+        try? FileManager.default.removeItem(atPath: mailbox(user))
+    }
+
+    /// The 6-digit code in the mailbox once a message is there, waiting at most `seconds` for
+    /// the MTA's delivery (sendmail without -odi hands it to a delivery process of its own).
+    static func code(_ user: String, within seconds: TimeInterval = 20) throws -> String? {
+        let deadline = Date().addingTimeInterval(seconds)
+        repeat {
+            if let text = try? String(contentsOfFile: mailbox(user), encoding: .utf8),
+                let code = text.split(separator: "\n").map({ $0.trimmingCharacters(in: .whitespaces) })
+                    .first(where: { $0.count == 6 && $0.allSatisfy(\.isNumber) })
+            {
+                return code
+            }
+            usleep(20_000)
+        } while Date() < deadline
+        return nil
     }
 }

@@ -109,6 +109,12 @@ struct PAMAccount {
     var secret = ""
     var backupCodes: [String] = []
 
+    /// An account made by the caller in `sandbox`.
+    init(sandbox: Sandbox, user: String) {
+        self.sandbox = sandbox
+        self.user = user
+    }
+
     init(_ user: String = "alice", twoFactor: Bool = true, sandbox: Sandbox? = nil) throws {
         self.sandbox = try sandbox ?? Sandbox()
         self.user = user
@@ -171,6 +177,25 @@ struct PAMTests {
         let detail = "pam service=\(service.name) rhost=pamtest.example"
         #expect(logins.contains { $0["ok"] as? Bool == true && ($0["detail"] as? String ?? "").contains(detail) },
                 "audit: \(events)")
+    }
+
+    /// pam.md: an email-device user is sent the code at the password step (twofa's `login`
+    /// without a code), through the host's /usr/sbin/sendmail (exim4 here); the code from the
+    /// mailbox then authenticates at the prompt.
+    @Test(.enabled(if: RealMTA.available)) func anEmailDeviceIsSentItsCodeAtThePasswordStep() throws {
+        let box = try Sandbox()
+        let mailUser = "twofapam"
+        try RealMTA.prepareMailbox(mailUser)
+        try importActiveEmailDevice(box, user: "emma", address: mailUser + "@localhost")
+        let account = PAMAccount(sandbox: box, user: "emma")
+        let service = try PAMService(account.arguments())
+        let first = try pamtester(service, "emma", [defaultPassword, "000000"])
+        #expect(first.prompts == ["Password: ", "Verification code: "], "\(first.output)")
+        #expect(!first.authenticated)
+        let code = try #require(try RealMTA.code(mailUser), "no mail in \(RealMTA.mailbox(mailUser))")
+        // Within 30 s of that mail no other goes; the one sent works.
+        let second = try pamtester(service, "emma", [defaultPassword, code])
+        #expect(second.authenticated, "\(second.output)")
     }
 
     @Test func wrongCodeFails() throws {

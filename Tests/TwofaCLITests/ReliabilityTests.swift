@@ -190,4 +190,4 @@ final class Messages: @unchecked Sendable {
 }
 
 /// The schema version this twofa writes (TwofaStorage's Schema.currentVersion).
-let currentSchemaVersion = 4
+let currentSchemaVersion = 5

@@ -57,6 +57,21 @@ struct DeviceTests {
         }
     }
 
+    /// pam_google_authenticator takes only 10000000 to 99999999 as scratch codes: an exported
+    /// one with a leading zero failed there one time in ten (and hid the codes after it).
+    @Test func scratchCodesAreEightDigitsFromTenMillion() {
+        #expect(GoogleAuthenticatorFile.scratchCode(0) == "10000000")
+        #expect(GoogleAuthenticatorFile.scratchCode(89_999_999) == "99999999")
+        #expect(GoogleAuthenticatorFile.scratchCode(90_000_000) == "10000000")
+        #expect(GoogleAuthenticatorFile.scratchCode(4_229_999_999) == "99999999")
+        #expect(GoogleAuthenticatorFile.scratchCode(4_230_000_000) == nil)
+        #expect(GoogleAuthenticatorFile.scratchCode(UInt32.max) == nil)
+        for _ in 0..<1000 {
+            let code = GoogleAuthenticatorFile.scratchCode(UInt32.random(in: 0..<4_230_000_000)) ?? ""
+            #expect(code.count == 8 && code.first != "0")
+        }
+    }
+
     @Test("Export's JSON Lines carry a HOTP counter and an email device, and read back")
     func transferredKinds() throws {
         let secret = Array(Seeds.sha1.prefix(20))
