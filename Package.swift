@@ -52,10 +52,12 @@ let package = Package(
         .target(
             name: "TwofaDomain",
             dependencies: [
-                "CCrypt", "CQRencode", "CZlib",
+                "CCrypt", "CQRencode", "CZlib", "CCryptoShim",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // The declarations of BoringSSL's one-shot HMAC (linked from swift-crypto).
+        .target(name: "CCryptoShim", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "TwofaStorage",
             dependencies: ["TwofaDomain", "CSQLite"]

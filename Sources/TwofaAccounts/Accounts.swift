@@ -428,8 +428,9 @@ public final class Accounts {
     /// The secret, its parameters and, for HOTP, the next counter.
     private func openedSecret(name rawName: String) throws(TwofaError) -> ([UInt8], TOTPParameters, UInt64?) {
         let name = try Username.normalize(rawName)
-        let (store, user) = try existingUser(name, access: .read)
-        guard let totp = user.totp else {
+        guard let store = try store(create: false, access: .read), let enrolment = try store.enrolmentForCodes(named: name)
+        else { throw .userNotFound(user: name) }
+        guard let totp = enrolment else {
             throw .wrongState(user: name, reason: "two-factor authentication is off")
         }
         guard totp.kind != .email else {
@@ -446,7 +447,7 @@ public final class Accounts {
         -> GeneratedCode
     {
         let generator = try OTPGenerator(secret: secret, parameters: parameters)
-        return GeneratedCode(code: generator.hotp(counter: counter), expiresIn: 0, counter: counter)
+        return GeneratedCode(code: generator.hotp(counter: counter), expiresIn: 0, counter: Int64(clamping: counter))
     }
 
     /// `count` HOTP codes from `counter` on.
@@ -458,7 +459,7 @@ public final class Accounts {
         for index in 0..<UInt64(max(count, 1)) {
             let (value, overflow) = counter.addingReportingOverflow(index)
             if overflow { break }
-            codes.append(GeneratedCode(code: generator.hotp(counter: value), expiresIn: 0, counter: value))
+            codes.append(GeneratedCode(code: generator.hotp(counter: value), expiresIn: 0, counter: Int64(clamping: value)))
         }
         return codes
     }

@@ -171,8 +171,9 @@ public struct GeneratedCode: Sendable {
     public var code: String
     /// Seconds until a TOTP code changes (0 for HOTP).
     public var expiresIn: Int64
-    /// A HOTP code's counter.
-    public var counter: UInt64? = nil
+    /// A HOTP code's counter (-1: a TOTP code; a sentinel, not an Optional, which would cost
+    /// `code`'s start-up a metadata instantiation).
+    public var counter: Int64 = -1
 }
 
 /// How the use cases ask for credentials: called only when needed (a pending enrolment's QR

@@ -17,14 +17,21 @@ public protocol Mailer: Sendable {
 public struct Sendmail: Mailer {
     public static let defaultCommand = "/usr/sbin/sendmail -t -i"
     public static let timeLimit: Int32 = 30
-    public let arguments: [String]
+    /// The command as given; split into words only when a mail goes (every command makes
+    /// a Sendmail, few send).
+    public let command: String?
 
     public init(command: String?) {
+        self.command = command
+    }
+
+    public var arguments: [String] {
         let text = (command?.isEmpty ?? true) ? Self.defaultCommand : command ?? Self.defaultCommand
-        arguments = text.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+        return text.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
     }
 
     public func send(_ message: [UInt8]) throws(TwofaError) {
+        let arguments = self.arguments
         guard let program = arguments.first else { throw .mail(reason: "TWOFA_SENDMAIL names no command") }
         let name = terminalSafe(program)
         var input: [Int32] = [-1, -1]

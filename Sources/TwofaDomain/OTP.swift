@@ -1,3 +1,4 @@
+import CCryptoShim
 import Crypto
 
 /// The HMAC behind a one-time password (RFC 6238 §1.2 allows SHA-1, SHA-256 and SHA-512).
@@ -31,47 +32,35 @@ public enum OTPAlgorithm: String, CaseIterable, Sendable {
         }
     }
 
-    /// HMAC (RFC 2104) of `message` under `key`.
+    /// HMAC (RFC 2104) of `message` under `key`: BoringSSL's one-shot HMAC (the BoringSSL of
+    /// swift-crypto, called through CCryptoShim). swift-crypto's `HMAC<H>`, and its digests,
+    /// give the same bytes (the tests compare them on random keys and messages, and check
+    /// RFC 2202 and RFC 4231 vectors), but as generic types from another module they are
+    /// instantiated at run time, and checking `H: HashFunction` scans every protocol
+    /// conformance in the binary: 160,000 instructions, a seventh of `twofa code`.
     func mac(key: [UInt8], message: [UInt8]) -> [UInt8] {
-        switch self {
-        case .sha1: return HMACConstruction.mac(Insecure.SHA1.self, key: key, message: message)
-        case .sha256: return HMACConstruction.mac(SHA256.self, key: key, message: message)
-        case .sha512: return HMACConstruction.mac(SHA512.self, key: key, message: message)
+        let digest = switch self {
+        case .sha1: CCryptoBoringSSL_EVP_sha1()
+        case .sha256: CCryptoBoringSSL_EVP_sha256()
+        case .sha512: CCryptoBoringSSL_EVP_sha512()
         }
+        var out = [UInt8](repeating: 0, count: 64)
+        var length: UInt32 = 0
+        let made = key.withUnsafeBytes { key in
+            message.withUnsafeBufferPointer { message in
+                out.withUnsafeMutableBufferPointer { out in
+                    CCryptoBoringSSL_HMAC(
+                        digest, key.baseAddress, key.count, message.baseAddress, message.count, out.baseAddress, &length)
+                }
+            }
+        }
+        // BoringSSL fails only on a memory allocation failure; a MAC of zeros never matches.
+        guard made != nil, Int(length) == secretLength else { return [UInt8](repeating: 0, count: secretLength) }
+        out.removeLast(out.count - Int(length))
+        return out
     }
 }
 
-/// RFC 2104's HMAC over swift-crypto's hash functions: H((K ⊕ opad) ‖ H((K ⊕ ipad) ‖ m)).
-///
-/// swift-crypto's own `HMAC<H>` gives the same bytes (the tests compare the two on random
-/// keys and messages, and check RFC 2202 and RFC 4231 vectors), but as a generic type from
-/// another module it is instantiated at run time, and checking `H: HashFunction` scans every
-/// protocol conformance in the binary: a fifth of what `twofa code` executes. Called with the
-/// concrete hash types, this is specialised at compile time.
-enum HMACConstruction {
-    @inline(__always)
-    static func mac<H: HashFunction>(_ hash: H.Type, key: [UInt8], message: [UInt8]) -> [UInt8] {
-        let blockSize = H.blockByteCount
-        var block = key.count > blockSize ? Array(H.hash(data: key)) : key
-        block += [UInt8](repeating: 0, count: blockSize - block.count)
-        defer { wipe(&block) }
-        var innerPad = block.map { $0 ^ 0x36 }
-        var outerPad = block.map { $0 ^ 0x5c }
-        defer {
-            wipe(&innerPad)
-            wipe(&outerPad)
-        }
-        var inner = H()
-        inner.update(data: innerPad)
-        inner.update(data: message)
-        var innerDigest = Array(inner.finalize())
-        defer { wipe(&innerDigest) }
-        var outer = H()
-        outer.update(data: outerPad)
-        outer.update(data: innerDigest)
-        return Array(outer.finalize())
-    }
-}
 /// 2FA states: `off`, `pending` (enrolled, not yet confirmed), `on`.
 /// What a user's second factor is: an app's codes by time (TOTP, RFC 6238) or by counter
 /// (HOTP, RFC 4226), or codes twofa sends by email.

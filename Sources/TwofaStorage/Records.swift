@@ -167,6 +167,10 @@ public protocol AccountStore: SessionStore {
     func writeTransaction<T>(_ body: () throws(TwofaError) -> T) throws(TwofaError) -> T
 
     func user(named name: String) throws(TwofaError) -> UserRecord?
+    /// Only what the codes of `name`'s enrolment need (`code USER`, every start of which pays
+    /// for the statement's width): nil when there is no such user, `.some(nil)` when 2FA is
+    /// off. The record's issuer, creation time and email state are not read.
+    func enrolmentForCodes(named name: String) throws(TwofaError) -> TOTPRecord??
     /// Throws `.userExists` when the name is taken.
     func insertUser(name: String, passwordHash: String, createdAt: Int64) throws(TwofaError) -> Int64
     func updatePasswordHash(userID: Int64, hash: String) throws(TwofaError)
@@ -219,6 +223,14 @@ public protocol AccountStore: SessionStore {
     func appendAudit(_ event: AuditEvent) throws(TwofaError)
     /// Many events through one prepared statement.
     func appendAudit(_ events: [AuditEvent]) throws(TwofaError)
+}
+
+extension AccountStore {
+    /// The whole user's enrolment (a store with no narrower read).
+    public func enrolmentForCodes(named name: String) throws(TwofaError) -> TOTPRecord?? {
+        guard let user = try user(named: name) else { return nil }
+        return .some(user.totp)
+    }
 }
 
 // MARK: - Sessions of the HTTP API

@@ -159,16 +159,26 @@ public final class SQLiteAccountStore: AccountStore {
         try connection.writeTransaction(body)
     }
 
-    /// The schema version the file is read at (older only for a read-only command).
+    /// The schema version the file is read at (older only for a read-only command, which
+    /// never migrates: before schema 5 there are no kind and email columns).
     var schemaVersionRead = Schema.currentVersion
 
-    private var userColumns: String {
-        """
+    /// A user's row and enrolment. Whole strings, chosen by version, not built at each read.
+    private static let userColumnsCurrent = """
         SELECT u.id, u.name, u.password_hash, u.created_at, u.last_login_at, u.failed_attempts,
                u.locked_until, t.status, t.sealed_secret, t.algorithm, t.digits, t.period,
-               t.issuer, t.last_step, t.created_at, \(Schema.deviceColumns(version: schemaVersionRead))
+               t.issuer, t.last_step, t.created_at, t.kind, t.email, t.email_code, t.email_sent_at
         FROM users u LEFT JOIN totp t ON t.user_id = u.id
         """
+    private static let userColumnsBeforeDevices = """
+        SELECT u.id, u.name, u.password_hash, u.created_at, u.last_login_at, u.failed_attempts,
+               u.locked_until, t.status, t.sealed_secret, t.algorithm, t.digits, t.period,
+               t.issuer, t.last_step, t.created_at
+        FROM users u LEFT JOIN totp t ON t.user_id = u.id
+        """
+
+    private var userColumns: String {
+        schemaVersionRead >= Schema.deviceColumnsVersion ? Self.userColumnsCurrent : Self.userColumnsBeforeDevices
     }
 
     public func user(named name: String) throws(TwofaError) -> UserRecord? {
@@ -176,6 +186,36 @@ public final class SQLiteAccountStore: AccountStore {
         try statement.bind(.text(name))
         guard try statement.step() else { return nil }
         return try userRecord(statement)
+    }
+
+    /// Seven columns rather than the user read's nineteen.
+    private static let codesColumns = """
+        SELECT t.status, t.sealed_secret, t.algorithm, t.digits, t.period, t.last_step, t.kind
+        FROM users u LEFT JOIN totp t ON t.user_id = u.id WHERE u.name = ?
+        """
+    private static let codesColumnsBeforeDevices = """
+        SELECT t.status, t.sealed_secret, t.algorithm, t.digits, t.period, t.last_step, 'totp'
+        FROM users u LEFT JOIN totp t ON t.user_id = u.id WHERE u.name = ?
+        """
+
+    public func enrolmentForCodes(named name: String) throws(TwofaError) -> TOTPRecord?? {
+        let statement = try connection.prepare(
+            schemaVersionRead >= Schema.deviceColumnsVersion ? Self.codesColumns : Self.codesColumnsBeforeDevices)
+        try statement.bind(.text(name))
+        guard try statement.step() else { return nil }
+        guard let status = statement.optionalText(0) else { return .some(nil) }
+        guard let state = TwoFactorState(rawValue: status), state != .off,
+            let algorithm = OTPAlgorithm(rawValue: statement.text(2)), let kind = SecondFactorKind(rawValue: statement.text(6))
+        else { throw .storage(path: path, reason: "the TOTP row of '\(name)' is corrupt") }
+        return .some(TOTPRecord(
+            status: state, sealedSecret: statement.blob(1),
+            parameters: TOTPParameters(
+                algorithm: algorithm, digits: Int(try checked(statement, 3, "totp.digits", 6...8, user: name)),
+                period: try checked(statement, 4, "totp.period", 1...86_400, user: name)),
+            issuer: nil,
+            lastStep: try optionalChecked(
+                statement, 5, "totp.last_step", kind == .hotp ? StoredRange.counter : StoredRange.time, user: name),
+            createdAt: 0, kind: kind))
     }
 
     public func allUsers() throws(TwofaError) -> [UserRecord] {
@@ -211,9 +251,11 @@ public final class SQLiteAccountStore: AccountStore {
             failedAttempts: Int(try checked(statement, 5, "users.failed_attempts", StoredRange.failures, user: name)),
             lockedUntil: try optionalChecked(statement, 6, "users.locked_until", StoredRange.time, user: name), totp: nil)
         if let status = statement.optionalText(7) {
+            // Before schema 5 every enrolment is TOTP, and there are no email columns.
+            let hasDevice = statement.columnCount > 15
             guard let state = TwoFactorState(rawValue: status), state != .off,
                 let algorithm = OTPAlgorithm(rawValue: statement.text(9)),
-                let kind = SecondFactorKind(rawValue: statement.text(15))
+                let kind = hasDevice ? SecondFactorKind(rawValue: statement.text(15)) : .totp
             else { throw .storage(path: path, reason: "the TOTP row of '\(record.name)' is corrupt") }
             record.totp = TOTPRecord(
                 status: state, sealedSecret: statement.blob(8),
@@ -223,9 +265,12 @@ public final class SQLiteAccountStore: AccountStore {
                 issuer: statement.optionalText(12),
                 lastStep: try optionalChecked(
                     statement, 13, "totp.last_step", kind == .hotp ? StoredRange.counter : StoredRange.time, user: name),
-                createdAt: try checked(statement, 14, "totp.created_at", StoredRange.time, user: name), kind: kind,
-                email: statement.optionalText(16), emailCode: statement.isNull(17) ? nil : statement.blob(17),
-                emailSentAt: try optionalChecked(statement, 18, "totp.email_sent_at", StoredRange.time, user: name))
+                createdAt: try checked(statement, 14, "totp.created_at", StoredRange.time, user: name), kind: kind)
+            if hasDevice, kind == .email {
+                record.totp?.email = statement.optionalText(16)
+                record.totp?.emailCode = statement.isNull(17) ? nil : statement.blob(17)
+                record.totp?.emailSentAt = try optionalChecked(statement, 18, "totp.email_sent_at", StoredRange.time, user: name)
+            }
         }
         return record
     }

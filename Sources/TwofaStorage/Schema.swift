@@ -104,7 +104,7 @@ enum Schema {
     /// older database (which it never migrates) reads every enrolment as TOTP.
     static let deviceColumnsVersion = 5
 
-    /// The second-factor columns a user read selects after `t.created_at`.
+    /// The second-factor columns a PostgreSQL user read selects after `t.created_at`.
     static func deviceColumns(version: Int) -> String {
         version >= deviceColumnsVersion ? "t.kind, t.email, t.email_code, t.email_sent_at" : "'totp', NULL, NULL, NULL"
     }

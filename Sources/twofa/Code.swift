@@ -139,9 +139,8 @@ struct CodeRequest: Equatable {
             // The common case on its own path: no array of codes is made, so `code` starts as
             // before --window existed (the first array of a type costs a metadata lookup).
             let result = try codes.code(at: time)
-            if let counter = result.counter {
-                context.result(
-                    .object([("code", .string(result.code)), ("counter", .int(Int64(clamping: counter)))]), text: result.code)
+            if result.counter >= 0 {
+                context.result(.object([("code", .string(result.code)), ("counter", .int(result.counter))]), text: result.code)
                 return
             }
             context.result(
@@ -152,7 +151,7 @@ struct CodeRequest: Equatable {
         guard let first = list.first else { throw .internalError("no code") }
         let fields: [(String, JSON)] = [
             ("code", .string(first.code)),
-            first.counter.map { ("counter", .int(Int64(clamping: $0))) } ?? ("expires_in", .int(first.expiresIn)),
+            first.counter >= 0 ? ("counter", .int(first.counter)) : ("expires_in", .int(first.expiresIn)),
             ("codes", .array(list.map { .string($0.code) })),
         ]
         // A loop, not `joined(separator:)`: the unspecialised generic costs a runtime
