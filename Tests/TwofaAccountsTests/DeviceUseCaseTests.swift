@@ -116,14 +116,7 @@ struct DeviceUseCaseTests {
 
     @Test("Email: one send every 30 s; only the newest code works; a code dies after 10 minutes")
     func emailPaceAndLifetime() throws {
-        let world = try World()
-        let mailer = CapturingMailer()
-        let accounts = world.accounts(mailer: mailer)
-        _ = try accounts.register(name: "eve", password: try password(), enrolment: nil)
-        _ = try accounts.enableTwoFactor(
-            name: "eve", request: EnrolmentRequest(issuer: "Test", kind: .email, email: try EmailAddress("eve@example.com")),
-            credentials: world.credentials())
-        _ = try accounts.verify(name: "eve", code: try #require(mailer.lastCode))
+        let (world, mailer, accounts) = try activeEmailUser()
         world.clock.advance(30)
         expectSecondFactor(accounts, world, delivery: CodeDelivery(sentTo: "e***@example.com"))
         let older = try #require(mailer.lastCode)
@@ -149,15 +142,7 @@ struct DeviceUseCaseTests {
 
     @Test("Email: a mailer that fails is exit 74 and changes nothing, not even the audit log")
     func failingMailChangesNothing() throws {
-        let world = try World()
-        let mailer = CapturingMailer()
-        let accounts = world.accounts(mailer: mailer)
-        _ = try accounts.register(name: "eve", password: try password(), enrolment: nil)
-        _ = try accounts.enableTwoFactor(
-            name: "eve", request: EnrolmentRequest(issuer: "Test", kind: .email, email: try EmailAddress("eve@example.com")),
-            credentials: world.credentials())
-        let code = try #require(mailer.lastCode)
-        _ = try accounts.verify(name: "eve", code: code)
+        let (world, mailer, accounts) = try activeEmailUser()
         world.clock.advance(60)
         let before = try world.store().user(named: "eve")
         let events = try accounts.auditEvents(user: nil, since: nil, limit: nil).count
@@ -179,14 +164,7 @@ struct DeviceUseCaseTests {
 
     @Test("Email: the HTTP login step sends the code and says where; the code step takes it")
     func emailThroughSessions() throws {
-        let world = try World()
-        let mailer = CapturingMailer()
-        let accounts = world.accounts(mailer: mailer)
-        _ = try accounts.register(name: "eve", password: try password(), enrolment: nil)
-        _ = try accounts.enableTwoFactor(
-            name: "eve", request: EnrolmentRequest(issuer: "Test", kind: .email, email: try EmailAddress("eve@example.com")),
-            credentials: world.credentials())
-        _ = try accounts.verify(name: "eve", code: try #require(mailer.lastCode))
+        let (world, mailer, accounts) = try activeEmailUser()
         world.clock.advance(30)
         guard case .codeNeeded(_, let token, _, let delivery) = try accounts.signIn(name: "eve", password: try password()) else {
             Issue.record("no code step")
@@ -196,6 +174,19 @@ struct DeviceUseCaseTests {
         #expect(mailer.messages.count == 2)
         let grant = try accounts.completeSignIn(loginToken: token, code: try #require(mailer.lastCode))
         #expect(grant.secondFactor == .email)
+    }
+
+    /// eve, with an email device confirmed by the code that went out at enrolment.
+    private func activeEmailUser() throws -> (World, CapturingMailer, Accounts) {
+        let world = try World()
+        let mailer = CapturingMailer()
+        let accounts = world.accounts(mailer: mailer)
+        _ = try accounts.register(name: "eve", password: try password(), enrolment: nil)
+        _ = try accounts.enableTwoFactor(
+            name: "eve", request: EnrolmentRequest(issuer: "Test", kind: .email, email: try EmailAddress("eve@example.com")),
+            credentials: world.credentials())
+        _ = try accounts.verify(name: "eve", code: try #require(mailer.lastCode))
+        return (world, mailer, accounts)
     }
 
     private func expectSecondFactor(
