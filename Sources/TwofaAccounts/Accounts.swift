@@ -10,6 +10,8 @@ import TwofaStorage
 public final class Accounts {
     public let environment: AccountsEnvironment
     var openedStore: (any AccountStore)?
+    /// An email device's code, queued by a transaction, sent once it has committed.
+    var pendingMail: PendingMail?
 
     public init(environment: AccountsEnvironment) {
         self.environment = environment
@@ -131,7 +133,7 @@ public final class Accounts {
             enrolment = made
         }
         let time = now
-        try store.writeTransaction { () throws(TwofaError) in
+        try sendingMail(store) { () throws(TwofaError) in try store.writeTransaction { () throws(TwofaError) in
             let id = try store.insertUser(name: name, passwordHash: hash, createdAt: time)
             try store.appendAudit(AuditEvent(at: time, event: .register, user: name, ok: true))
             if var made = enrolment, let sealed {
@@ -139,11 +141,20 @@ public final class Accounts {
                 try store.setTOTP(userID: id, record)
                 try store.appendAudit(AuditEvent(at: time, event: .enrol, user: name, ok: true, detail: describe(made)))
                 if made.kind == .email {
-                    made.delivery = try sendEmailCode(name, userID: id, record, secret: made.secret, store: store, at: time)
+                    made.delivery = try queueEmailCode(
+                        name, userID: id, record, secret: made.secret, store: store, at: time, event: .enrol)
                     enrolment = made
+                    // Unsent, the registration is undone as a whole (the user is as new as it gets).
+                    pendingMail?.undo = { (store) throws(TwofaError) in
+                        guard let current = try store.user(named: name), current.id == id else { return }
+                        try store.deleteUser(userID: id)
+                        try store.appendAudit(AuditEvent(
+                            at: time, event: .register, user: name, ok: false,
+                            detail: "undone: the code to \(made.email?.masked ?? "") could not be sent"))
+                    }
                 }
             }
-        }
+        } }
         return Registration(user: name, enrolment: enrolment)
     }
 
@@ -233,11 +244,24 @@ public final class Accounts {
                     user: name,
                     reason: "a code went by email less than \(EmailCodes.resendInterval) s ago; try again in \(sentAt + EmailCodes.resendInterval - time) s")
             }
-            let record = record(for: enrolment, sealed: sealed, at: time)
+            var record = record(for: enrolment, sealed: sealed, at: time)
+            // The pace of mails outlives an enrolment replaced by one of another kind.
+            if enrolment.kind != .email { record.emailSentAt = current.totp?.emailSentAt }
             try store.setTOTP(userID: current.id, record)
             try store.appendAudit(AuditEvent(at: time, event: .enrol, user: name, ok: true, detail: describe(enrolment)))
             guard enrolment.kind == .email else { return nil }
-            return try sendEmailCode(name, userID: current.id, record, secret: enrolment.secret, store: store, at: time)
+            let delivery = try queueEmailCode(
+                name, userID: current.id, record, secret: enrolment.secret, store: store, at: time, event: .enrol)
+            // Unsent, the enrolment before it (if any) is back.
+            let previous = current.totp
+            pendingMail?.undo = { (store) throws(TwofaError) in
+                guard let now = try store.user(named: name), now.id == current.id, now.totp?.sealedSecret == sealed else { return }
+                try store.setTOTP(userID: current.id, previous)
+                try store.appendAudit(AuditEvent(
+                    at: time, event: .enrol, user: name, ok: false,
+                    detail: "undone: the code to \(enrolment.email?.masked ?? "") could not be sent"))
+            }
+            return delivery
         }
         return enrolment
     }
@@ -601,7 +625,7 @@ public final class Accounts {
         var given: GivenCode?
         if matched, code, credentials.prompts, let totp = user.totp, totp.kind == .email, totp.status == .on {
             // A person at a terminal is sent the code before being asked for it.
-            let delivery = try sendEmailCode(user, store: store)
+            let delivery = try sendEmailCode(user, store: store, event: event)
             environment.notice(
                 delivery.resendIn == nil
                     ? "a code was sent to \(delivery.sentTo)"
@@ -650,7 +674,9 @@ public final class Accounts {
     ) throws(TwofaError) -> T {
         // The key file is read before the transaction, where a secret may have to be opened.
         var box = snapshot.totp != nil && rule != .none ? try secretBox(for: store) : nil
-        let decision: Decision<T> = try store.writeTransaction { () throws(TwofaError) -> Decision<T> in
+        // An email device's code, queued inside the transaction, goes once it has committed.
+        let decision: Decision<T> = try sendingMail(store) { () throws(TwofaError) -> Decision<T> in
+          try store.writeTransaction { () throws(TwofaError) -> Decision<T> in
             let time = now
             guard let current = try store.user(named: snapshot.name), current.id == snapshot.id else {
                 // Deleted (or deleted and made anew) while this attempt ran.
@@ -687,7 +713,8 @@ public final class Accounts {
                             guard let box else { throw .internalError("no key for the secret") }
                             var opened = try box.open(totp.sealedSecret, user: current.name)
                             defer { wipe(&opened) }
-                            delivery = try sendEmailCode(current.name, userID: current.id, totp, secret: opened, store: store, at: time)
+                            delivery = try queueEmailCode(
+                                current.name, userID: current.id, totp, secret: opened, store: store, at: time, event: event)
                         }
                         try store.appendAudit(AuditEvent(
                             at: time, event: event, user: current.name, ok: false,
@@ -714,6 +741,7 @@ public final class Accounts {
             let result = try action(current, factor, secret)
             if completeSuccess { try store.setFailures(userID: current.id, count: 0, lockedUntil: nil) }
             return .done(result)
+          }
         }
         switch decision {
         case .done(let result): return result

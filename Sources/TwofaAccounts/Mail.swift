@@ -13,22 +13,32 @@ public protocol Mailer: Sendable {
 ///
 /// The message goes through a socket pair sent with MSG_NOSIGNAL (a command that exits
 /// without reading it is a failure, never a SIGPIPE), its output is discarded, its first
-/// line of complaint kept (escaped) for the error, and it has `timeLimit` seconds to finish.
+/// line of complaint kept (escaped) for the error, and it has `timeLimit` seconds to finish
+/// (then its whole process group is killed). It gets a few variables of the environment
+/// (`passedVariables`), none of twofa's descriptors, and default signal handling.
 public struct Sendmail: Mailer {
     public static let defaultCommand = "/usr/sbin/sendmail -t -i"
-    public static let timeLimit: Int32 = 30
+    public static let defaultTimeLimit: Int32 = 30
+    /// Seconds the command has to take the message and exit.
+    public let timeLimit: Int32
     /// The command as given; split into words only when a mail goes (every command makes
     /// a Sendmail, few send).
     public let command: String?
 
-    public init(command: String?) {
+    public init(command: String?, timeLimit: Int32 = defaultTimeLimit) {
         self.command = command
+        self.timeLimit = timeLimit
     }
 
     public var arguments: [String] {
         let text = (command?.isEmpty ?? true) ? Self.defaultCommand : command ?? Self.defaultCommand
         return text.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
     }
+
+    /// The variables the mail command gets: what an MTA or a relay client (msmtp reads
+    /// `$HOME/.msmtprc`) needs, and nothing of twofa's own (`TWOFA_DB` may hold a PostgreSQL
+    /// password, `PGPASSWORD` one too).
+    static let passedVariables = ["PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ", "TMPDIR"]
 
     public func send(_ message: [UInt8]) throws(TwofaError) {
         let arguments = self.arguments
@@ -54,10 +64,31 @@ public struct Sendmail: Mailer {
         // command, whether or not it was opened close-on-exec: glibc 2.34's closefrom action,
         // looked up at run time (Swift's Glibc module does not declare it).
         if let closeFrom = Self.addCloseFrom { _ = closeFrom(&actions, 3) }
+        // A process group of its own (so the time limit kills whatever it started too), no
+        // blocked signals and default dispositions (a server ignores SIGPIPE; the MTA should not).
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in [SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGCHLD] { sigaddset(&defaults, signal) }
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(
+            &attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { for pointer in argv { free(pointer) } }
+        var envp: [UnsafeMutablePointer<CChar>?] = Self.passedVariables.compactMap { variable in
+            getenv(variable).map { strdup(variable + "=" + String(cString: $0)) }
+        } + [nil]
+        defer {
+            for pointer in argv { free(pointer) }
+            for pointer in envp { free(pointer) }
+        }
         var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, program, &actions, nil, &argv, environ)
+        let spawned = posix_spawn(&pid, program, &actions, &attributes, &argv, &envp)
         close(input[1])
         close(errors[1])
         defer { close(errors[0]) }
@@ -65,6 +96,7 @@ public struct Sendmail: Mailer {
             close(input[0])
             throw .mail(reason: "cannot run \(name): \(SecureFiles.describe(spawned))")
         }
+        let deadline = Self.milliseconds() + Int64(timeLimit) * 1000
         var sent = 0
         var writeFailed = false
         message.withUnsafeBytes { buffer in
@@ -76,29 +108,36 @@ public struct Sendmail: Mailer {
             }
         }
         close(input[0])
-        // Its complaint, if any, until it closes stderr or the time is up.
+        // Its complaint, if any, until it closes stderr; then its exit; both within the limit.
         var complaint: [UInt8] = []
-        var deadline = Int64(Self.timeLimit) * 1000
         var timedOut = false
         var buffer = [UInt8](repeating: 0, count: 512)
+        var status: Int32 = 0
+        var readingErrors = true
         while true {
+            if !readingErrors {
+                let reaped = waitpid(pid, &status, WNOHANG)
+                if reaped == pid || (reaped < 0 && errno != EINTR) { break }
+            }
+            let left = deadline - Self.milliseconds()
+            guard left > 0 else { timedOut = true; break }
             var poller = pollfd(fd: errors[0], events: Int16(POLLIN), revents: 0)
-            let started = Self.milliseconds()
-            let ready = poll(&poller, 1, Int32(max(deadline, 0)))
-            deadline -= Self.milliseconds() - started
-            if ready < 0 && errno == EINTR { continue }
-            guard ready > 0 else { timedOut = true; break }
+            // After stderr closed, a short sleep between looks at its exit.
+            let ready = readingErrors ? poll(&poller, 1, Int32(left)) : poll(nil, 0, Int32(min(left, 10)))
+            if !readingErrors || ready == 0 { continue }
+            if ready < 0 { if errno == EINTR { continue } else { readingErrors = false; continue } }
             let count = read(errors[0], &buffer, buffer.count)
             if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { break }
+            guard count > 0 else { readingErrors = false; continue }
             if complaint.count < 300 { complaint += buffer[0..<min(count, 300 - complaint.count)] }
         }
-        if timedOut { kill(pid, SIGKILL) }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        if timedOut {
+            kill(-pid, SIGKILL)
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            throw .mail(reason: "\(name) did not finish within \(timeLimit) s")
+        }
         let said = String(decoding: complaint.prefix(while: { $0 != UInt8(ascii: "\n") }), as: UTF8.self)
         let detail = said.isEmpty ? "" : " (\(terminalSafe(said)))"
-        if timedOut { throw .mail(reason: "\(name) did not finish within \(Self.timeLimit) s") }
         let exited = status & 0x7f == 0
         let code = (status >> 8) & 0xff
         guard exited else { throw .mail(reason: "\(name) was killed by signal \(status & 0x7f)") }

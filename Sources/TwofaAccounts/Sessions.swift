@@ -108,6 +108,8 @@ extension Accounts {
             try rejectUnknownName(name, store: store, credentials: credentials, event: .login)
         }
         let (password, matched, _) = try ask(credentials, for: user, store: store, event: .login, code: false)
+        // The key file is read before the transaction, where an email device's code is made.
+        let box = user.totp?.kind == .email ? try secretBox(for: store) : nil
         let step = try attempt(
             user, store: store, event: .login, password: password, passwordMatched: matched, code: nil, rule: .none,
             completeSuccess: false
@@ -119,9 +121,11 @@ extension Accounts {
                 // An email device is sent its code now; a mail that fails undoes the whole step.
                 var delivery: CodeDelivery?
                 if totp.kind == .email {
-                    var secret = try secretBox(for: store).open(totp.sealedSecret, user: current.name)
+                    guard let box else { throw .internalError("no key for the email device") }
+                    var secret = try box.open(totp.sealedSecret, user: current.name)
                     defer { wipe(&secret) }
-                    delivery = try sendEmailCode(current.name, userID: current.id, totp, secret: secret, store: store, at: now)
+                    delivery = try queueEmailCode(
+                        current.name, userID: current.id, totp, secret: secret, store: store, at: now, event: .login)
                 }
                 try store.appendAudit(AuditEvent(
                     at: now, event: .login, user: current.name, ok: false,

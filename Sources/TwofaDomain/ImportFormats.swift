@@ -56,6 +56,10 @@ public struct TransferredTOTP: Sendable {
 
     /// A HOTP enrolment's next counter (the one after the last accepted).
     public var nextCounter: UInt64 { lastStep.map { UInt64($0) + 1 } ?? 0 }
+
+    /// The highest counter an imported HOTP enrolment may start at: the stored counter is a
+    /// signed 64-bit column, and the look-ahead must stay inside it.
+    public static let highestCounter = Int64.max - 1 - Int64(OTPGenerator.hotpLookAhead)
 }
 
 public enum ImportFormat: String, CaseIterable, Sendable {
@@ -88,7 +92,7 @@ extension TransferredAccount {
                     if let lastStep = totp.lastStep { fields.append(("last_step", .int(lastStep))) }
                 case .hotp:
                     fields.append(("type", .string("hotp")))
-                    fields.append(("counter", .int(Int64(totp.nextCounter))))
+                    fields.append(("counter", .int(Int64(clamping: totp.nextCounter))))
                 case .email:
                     fields.append(("type", .string("email")))
                     fields.append(("email", totp.email.map { .string($0.text) } ?? .null))
@@ -212,8 +216,11 @@ public final class ImportReader {
                     throw .invalidInput("\(place): counter and email belong to the types hotp and email")
                 }
             case "hotp":
-                guard let counter = t.counter, counter >= 0, t.last_step == nil, t.email == nil else {
-                    throw .invalidInput("\(place): a hotp enrolment needs its counter (a whole number), and no last_step or email")
+                guard let counter = t.counter, (0...TransferredTOTP.highestCounter).contains(counter), t.last_step == nil,
+                    t.email == nil
+                else {
+                    throw .invalidInput(
+                        "\(place): a hotp enrolment needs its counter (0 to \(TransferredTOTP.highestCounter)), and no last_step or email")
                 }
                 totp?.kind = .hotp
                 totp?.lastStep = counter == 0 ? nil : counter - 1
@@ -579,7 +586,7 @@ public struct GoogleAuthenticatorFile: Sendable {
                 switch option {
                 case "TOTP_AUTH": totp = true
                 case "HOTP_COUNTER":
-                    guard words.count == 2, let value = UInt64(words[1]), value <= UInt64(Int64.max) else {
+                    guard words.count == 2, let value = UInt64(words[1]), value <= UInt64(TransferredTOTP.highestCounter) else {
                         throw .invalidInput("line \(offset + 2) of the google-authenticator file: a malformed HOTP_COUNTER")
                     }
                     counter = value

@@ -52,6 +52,9 @@ struct Reply: Sendable {
             // Paths, hosts and account names are for the operator (the server's log), not for
             // whoever asks.
             message = "the accounts cannot be reached now: try again later"
+        case .mail:
+            // The mail command's path and complaint (relay hosts, addresses) likewise.
+            message = "the code could not be sent now: try again later"
         default:
             break
         }

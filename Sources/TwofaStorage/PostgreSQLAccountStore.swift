@@ -460,6 +460,13 @@ public final class PostgreSQLAccountStore: AccountStore {
         ).affected == 1
     }
 
+    public func replaceEmailCode(userID: Int64, expected: [UInt8], digest: [UInt8]?, sentAt: Int64?) throws(TwofaError) -> Bool {
+        try connection.run(
+            "UPDATE twofa.totp SET email_code = $1, email_sent_at = $2 WHERE user_id = $3 AND email_code = $4",
+            [digest.map { .bytes($0) } ?? .null, sentAt.map { .integer($0) } ?? .null, .integer(userID), .bytes(expected)]
+        ).affected == 1
+    }
+
     public func recordLogin(userID: Int64, at time: Int64) throws(TwofaError) {
         try connection.run(
             "UPDATE twofa.users SET last_login_at = $1, failed_attempts = 0, locked_until = NULL WHERE id = $2",

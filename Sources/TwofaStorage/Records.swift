@@ -187,6 +187,9 @@ public protocol AccountStore: SessionStore {
     /// Uses up the email code with this digest; false if it is not the one stored (used
     /// already, or another process won with it). One conditional UPDATE.
     func useEmailCode(userID: Int64, digest: [UInt8]) throws(TwofaError) -> Bool
+    /// Puts back `digest` and `sentAt` where the stored code is still `expected` (a code whose
+    /// mail could not be sent); false if it changed meanwhile.
+    func replaceEmailCode(userID: Int64, expected: [UInt8], digest: [UInt8]?, sentAt: Int64?) throws(TwofaError) -> Bool
     /// Sets the last login, clears the failure count and any lockout.
     func recordLogin(userID: Int64, at time: Int64) throws(TwofaError)
     func setFailures(userID: Int64, count: Int, lockedUntil: Int64?) throws(TwofaError)

@@ -370,6 +370,12 @@ public final class SQLiteAccountStore: AccountStore {
         return connection.changes == 1
     }
 
+    public func replaceEmailCode(userID: Int64, expected: [UInt8], digest: [UInt8]?, sentAt: Int64?) throws(TwofaError) -> Bool {
+        try connection.prepare("UPDATE totp SET email_code = ?, email_sent_at = ? WHERE user_id = ? AND email_code = ?")
+            .bind(digest.map { .blob($0) }, sentAt.map { .integer($0) }, .integer(userID), .blob(expected)).run()
+        return connection.changes == 1
+    }
+
     public func recordLogin(userID: Int64, at time: Int64) throws(TwofaError) {
         try connection.prepare(
             "UPDATE users SET last_login_at = ?, failed_attempts = 0, locked_until = NULL WHERE id = ?"

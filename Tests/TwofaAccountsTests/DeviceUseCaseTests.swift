@@ -140,26 +140,60 @@ struct DeviceUseCaseTests {
         #expect(try accounts.login(name: "eve", credentials: world.credentials(code: try #require(mailer.lastCode))).secondFactor == .email)
     }
 
-    @Test("Email: a mailer that fails is exit 74 and changes nothing, not even the audit log")
+    @Test("Email: a mailer that fails is exit 74; the account is as it was, and the audit log says so")
     func failingMailChangesNothing() throws {
         let (world, mailer, accounts) = try activeEmailUser()
         world.clock.advance(60)
         let before = try world.store().user(named: "eve")
-        let events = try accounts.auditEvents(user: nil, since: nil, limit: nil).count
         mailer.fails = true
         let failed = caught { () throws(TwofaError) in _ = try accounts.login(name: "eve", credentials: world.credentials()) }
         #expect(failed?.exitCode == 74)
         #expect(failed?.code == "mail_error")
         #expect(try world.store().user(named: "eve") == before)
-        #expect(try accounts.auditEvents(user: nil, since: nil, limit: nil).count == events)
-        // A new enrolment that cannot send is not made either.
+        let last = try accounts.auditEvents(user: "eve", since: nil, limit: 1)
+        #expect(last.first?.detail == "the code to e***@example.com could not be sent" && last.first?.ok == false)
+        // Nothing went, so nothing holds the next one back.
+        mailer.fails = false
+        expectSecondFactor(accounts, world, delivery: CodeDelivery(sentTo: "e***@example.com"))
+        #expect(try accounts.login(name: "eve", credentials: world.credentials(code: try #require(mailer.lastCode))).secondFactor == .email)
+        // A new enrolment that cannot send is undone, and the one before it is back.
+        mailer.fails = true
         _ = try accounts.register(name: "fay", password: try password(), enrolment: nil)
+        _ = try accounts.enableTwoFactor(name: "fay", request: EnrolmentRequest(issuer: "Test"), credentials: world.credentials())
+        let pending = try world.store().user(named: "fay")?.totp
         #expect(throws: TwofaError.self) {
             _ = try accounts.enableTwoFactor(
                 name: "fay", request: EnrolmentRequest(issuer: "Test", kind: .email, email: try EmailAddress("fay@example.com")),
                 credentials: world.credentials())
         }
-        #expect(try world.store().user(named: "fay")?.totp == nil)
+        #expect(try world.store().user(named: "fay")?.totp == pending)
+        // And a registration with one is undone as a whole.
+        #expect(throws: TwofaError.self) {
+            _ = try accounts.register(
+                name: "gus", password: try password(),
+                enrolment: EnrolmentRequest(issuer: "Test", kind: .email, email: try EmailAddress("gus@example.com")))
+        }
+        #expect(try world.store().user(named: "gus") == nil)
+    }
+
+    @Test("Email: a mail command that never finishes is killed with what it started, after its time limit")
+    func aHangingMailCommandIsKilled() throws {
+        let world = try World()
+        let script = world.folder + "/hang"
+        let pidFile = world.folder + "/child.pid"
+        // Closes stderr (so only the process's own exit can end the wait), starts a child, waits.
+        try "#!/bin/sh\nexec 2>&-\nsleep 60 &\necho $! > \(pidFile)\nwait\n".write(toFile: script, atomically: true, encoding: .utf8)
+        chmod(script, 0o700)
+        let started = Date()
+        let error = caught { () throws(TwofaError) in try Sendmail(command: script, timeLimit: 1).send(Array("To: a@b\n\nx\n".utf8)) }
+        #expect(error?.code == "mail_error")
+        #expect(error?.message.contains("did not finish within 1 s") == true)
+        #expect(Date().timeIntervalSince(started) < 10)
+        let child = try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let pid = try #require(Int32(child))
+        // The whole process group went: the grandchild is gone (reaped by init, or a zombie on its way).
+        let state = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8))?.split(separator: " ").dropFirst(2).first
+        #expect(state == nil || state == "Z", "sleep \(pid) still \(String(describing: state))")
     }
 
     @Test("Email: the HTTP login step sends the code and says where; the code step takes it")
