@@ -206,7 +206,8 @@ struct DeviceUseCaseTests {
         }
         #expect(delivery == CodeDelivery(sentTo: "e***@example.com"))
         #expect(mailer.messages.count == 2)
-        let grant = try accounts.completeSignIn(loginToken: token, code: try #require(mailer.lastCode))
+        let code = try #require(mailer.lastCode)
+        let grant = try accounts.completeSignIn(loginToken: token, code: code)
         #expect(grant.secondFactor == .email)
     }
 
