@@ -676,72 +676,72 @@ public final class Accounts {
         var box = snapshot.totp != nil && rule != .none ? try secretBox(for: store) : nil
         // An email device's code, queued inside the transaction, goes once it has committed.
         let decision: Decision<T> = try sendingMail(store) { () throws(TwofaError) -> Decision<T> in
-          try store.writeTransaction { () throws(TwofaError) -> Decision<T> in
-            let time = now
-            guard let current = try store.user(named: snapshot.name), current.id == snapshot.id else {
-                // Deleted (or deleted and made anew) while this attempt ran.
-                return .refused(.authenticationFailed)
-            }
-            if let until = current.lockedUntil, until > time {
-                return .refused(try lockedRefusal(current.name, until: until, store: store, event: event, at: time))
-            }
-            // What the use case checks before any credential (a login token still alive).
-            try precheck(current)
-            /// A failure counted against the account, and against whatever `onFailure` keeps.
-            func fail(_ detail: String, _ error: TwofaError = .authenticationFailed) throws(TwofaError) -> Decision<T> {
-                let answer = try countFailure(current, store: store, event: event, detail: detail, at: time, error: error)
-                try onFailure(current)
-                return .refused(answer)
-            }
-            if let password {
-                var matched = passwordMatched
-                if current.passwordHash != snapshot.passwordHash {
-                    matched = checkPassword(password, against: current.passwordHash)
+            try store.writeTransaction { () throws(TwofaError) -> Decision<T> in
+                let time = now
+                guard let current = try store.user(named: snapshot.name), current.id == snapshot.id else {
+                    // Deleted (or deleted and made anew) while this attempt ran.
+                    return .refused(.authenticationFailed)
                 }
-                guard matched else { return try fail("wrong password") }
-            }
-            var factor: SecondFactor?
-            var secret: [UInt8]?
-            defer { if secret != nil { wipe(&secret!) } }
-            if rule != .none {
-                if let totp = current.totp, totp.status == .on || rule == .always {
-                    guard let code else {
-                        // An email device is sent a code now (or was, less than 30 s ago).
-                        var delivery: CodeDelivery?
-                        if totp.kind == .email {
-                            if box == nil { box = try secretBox(for: store) }
-                            guard let box else { throw .internalError("no key for the secret") }
-                            var opened = try box.open(totp.sealedSecret, user: current.name)
-                            defer { wipe(&opened) }
-                            delivery = try queueEmailCode(
-                                current.name, userID: current.id, totp, secret: opened, store: store, at: time, event: event)
+                if let until = current.lockedUntil, until > time {
+                    return .refused(try lockedRefusal(current.name, until: until, store: store, event: event, at: time))
+                }
+                // What the use case checks before any credential (a login token still alive).
+                try precheck(current)
+                /// A failure counted against the account, and against whatever `onFailure` keeps.
+                func fail(_ detail: String, _ error: TwofaError = .authenticationFailed) throws(TwofaError) -> Decision<T> {
+                    let answer = try countFailure(current, store: store, event: event, detail: detail, at: time, error: error)
+                    try onFailure(current)
+                    return .refused(answer)
+                }
+                if let password {
+                    var matched = passwordMatched
+                    if current.passwordHash != snapshot.passwordHash {
+                        matched = checkPassword(password, against: current.passwordHash)
+                    }
+                    guard matched else { return try fail("wrong password") }
+                }
+                var factor: SecondFactor?
+                var secret: [UInt8]?
+                defer { if secret != nil { wipe(&secret!) } }
+                if rule != .none {
+                    if let totp = current.totp, totp.status == .on || rule == .always {
+                        guard let code else {
+                            // An email device is sent a code now (or was, less than 30 s ago).
+                            var delivery: CodeDelivery?
+                            if totp.kind == .email {
+                                if box == nil { box = try secretBox(for: store) }
+                                guard let box else { throw .internalError("no key for the secret") }
+                                var opened = try box.open(totp.sealedSecret, user: current.name)
+                                defer { wipe(&opened) }
+                                delivery = try queueEmailCode(
+                                    current.name, userID: current.id, totp, secret: opened, store: store, at: time, event: event)
+                            }
+                            try store.appendAudit(AuditEvent(
+                                at: time, event: event, user: current.name, ok: false,
+                                detail: "second factor required" + (delivery.map { Self.describe($0) } ?? "")))
+                            return .refused(.secondFactorRequired(user: current.name, delivery: delivery))
                         }
-                        try store.appendAudit(AuditEvent(
-                            at: time, event: event, user: current.name, ok: false,
-                            detail: "second factor required" + (delivery.map { Self.describe($0) } ?? "")))
-                        return .refused(.secondFactorRequired(user: current.name, delivery: delivery))
+                        if box == nil { box = try secretBox(for: store) }
+                        guard let box else { throw .internalError("no key for the secret") }
+                        let opened = try box.open(totp.sealedSecret, user: current.name)
+                        secret = opened
+                        switch try check(code, totp: totp, secret: opened, user: current, store: store, at: time) {
+                        case .accepted(let accepted):
+                            factor = accepted
+                        case .reused:
+                            return try fail("used code", .codeReused)
+                        case .wrong:
+                            return try fail("wrong code")
+                        }
+                    } else if rule == .always {
+                        // Same answer as a wrong code: verify reveals nothing about 2FA being off.
+                        return try fail("two-factor authentication is off")
                     }
-                    if box == nil { box = try secretBox(for: store) }
-                    guard let box else { throw .internalError("no key for the secret") }
-                    let opened = try box.open(totp.sealedSecret, user: current.name)
-                    secret = opened
-                    switch try check(code, totp: totp, secret: opened, user: current, store: store, at: time) {
-                    case .accepted(let accepted):
-                        factor = accepted
-                    case .reused:
-                        return try fail("used code", .codeReused)
-                    case .wrong:
-                        return try fail("wrong code")
-                    }
-                } else if rule == .always {
-                    // Same answer as a wrong code: verify reveals nothing about 2FA being off.
-                    return try fail("two-factor authentication is off")
                 }
+                let result = try action(current, factor, secret)
+                if completeSuccess { try store.setFailures(userID: current.id, count: 0, lockedUntil: nil) }
+                return .done(result)
             }
-            let result = try action(current, factor, secret)
-            if completeSuccess { try store.setFailures(userID: current.id, count: 0, lockedUntil: nil) }
-            return .done(result)
-          }
         }
         switch decision {
         case .done(let result): return result

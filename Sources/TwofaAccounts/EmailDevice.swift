@@ -99,7 +99,9 @@ extension Accounts {
 
     /// The audit detail of a delivery (never the code).
     static func describe(_ delivery: CodeDelivery) -> String {
-        if let wait = delivery.resendIn { return "; a code went to \(delivery.sentTo) less than 30 s ago (next in \(wait) s)" }
+        if let wait = delivery.resendIn {
+            return "; a code went to \(delivery.sentTo) less than \(EmailCodes.resendInterval) s ago (next in \(wait) s)"
+        }
         return "; code sent to \(delivery.sentTo)"
     }
 }
